@@ -318,7 +318,9 @@ def cmd_accounts_activity(args: argparse.Namespace) -> int:
         print(json.dumps({"username": args.username, "total": total, "entries": [activity_json(e) for e in entries]}))
         return 0
     if not entries:  # "0 of 0 entries, newest first" over a header with no rows read as a failed query
-        print(said(_nothing_here(args, total, f"no {args.action} activity yet" if args.action else "no activity yet")))
+        # "recorded", not "yet": an account older than the upgrade that started the log has a past it does not hold
+        print(said(_nothing_here(args, total, f"no {args.action} activity recorded" if args.action
+                                 else "no activity recorded")))
         return 0
     print(said((f"{args.username}:", f"{len(entries)} of {total} entries,", "newest first")))
     print(shown(("WHEN", "ACTION", "BY", "FROM", "TARGET", "DETAILS"),
@@ -632,7 +634,8 @@ def build_parser() -> argparse.ArgumentParser:
     every.add_argument("--json", action="store_true", help="print one JSON object with an `accounts` list")
     every.set_defaults(func=cmd_accounts_list)
     activity = accounts.add_parser("activity", help="an account's activity log, newest first: who changed its keys, "
-                                                    "password, webhooks or share links, and from where")
+                                                    "password, webhooks or share links, and from where (kept since "
+                                                    "the upgrade that added the log: nothing from before it)")
     activity.add_argument("--username", metavar="NAME", required=True, help="the account whose log to show")
     activity.add_argument("--limit", type=int, default=50, metavar="N", help="entries, 1-100 (default 50)")
     activity.add_argument("--offset", type=int, default=0, metavar="N",

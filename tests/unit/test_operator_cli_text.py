@@ -374,8 +374,8 @@ def test_an_empty_list_says_so_rather_than_a_header_without_rows(data_dir: str, 
                    "(SELECT id FROM accounts WHERE username = 'grace')")
     capsys.readouterr()
     activity = ["accounts", "activity", "--username", "grace", "--data-dir", data_dir]
-    assert _out(capsys, *activity) == "grace: no activity yet\n"
-    assert _out(capsys, *activity, "--action", "api_key.created") == "grace: no api_key.created activity yet\n"
+    assert _out(capsys, *activity) == "grace: no activity recorded\n"
+    assert _out(capsys, *activity, "--action", "api_key.created") == "grace: no api_key.created activity recorded\n"
     assert json.loads(_out(capsys, *activity, "--json")) == {"username": "grace", "total": 0, "entries": []}
     past = _out(capsys, "credits", "history", "--username", "ada", "--offset", "99", "--data-dir", data_dir)
     assert re.fullmatch(r"ada: \d+ credits; no entries from --offset 99; there are \d+\n", past), past
