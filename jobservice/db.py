@@ -583,7 +583,8 @@ def _migrate(conn: sqlite3.Connection) -> int:
         if version <= current:
             continue
         conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
-        log.info("migration applied", extra={"action": "db.migrated", "version": version})  # as PostgreSQL's
+        # each at DEBUG: a new data directory's first start applies them all; the line below says it at INFO
+        log.debug("migration applied", extra={"action": "db.migrated", "version": version})
         current, applied = version, applied + 1
     schema_guard.say_migrated("SQLite", first, current, applied, time.perf_counter() - started)
     return current

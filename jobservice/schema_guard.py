@@ -29,7 +29,8 @@ def say_migrated(database: str, before: int, after: int, applied: int, seconds: 
     """One line when a start moved the schema (an upgrade: the operator's record of when, and from which version),
     none when there was nothing to do. SQLite said nothing at all before; PostgreSQL only each migration's number."""
     if applied:
-        log.info("%s schema migrated %04d -> %04d (%d migrations, %.1f s)", database, before, after, applied, seconds,
+        moved = f"created at {after:04d}" if before == 0 else f"migrated {before:04d} -> {after:04d}"
+        log.info("%s schema %s (%d migrations, %.1f s)", database, moved, applied, seconds,
                  extra={"action": "db.schema_migrated", "from_version": before, "to_version": after})
 
 

@@ -144,7 +144,8 @@ def test_a_job_service_about_to_migrate_names_older_ones_still_connected(postgre
 def test_a_start_that_moves_the_schema_says_so_in_one_line_and_a_start_that_does_not_says_nothing(
         tmp_path: Path, postgres: PostgresServer, caplog: pytest.LogCaptureFixture) -> None:
     """SQLite's migrations logged nothing (an upgrade left no record of when, or from which version); PostgreSQL's
-    only each migration's number. Both now say the move: "SQLite schema migrated 0000 -> 0081 (70 migrations, ...)"."""
+    only each migration's number. Both now say the move: "SQLite schema migrated 0060 -> 0081 (18 migrations, ...)",
+    on a new database "SQLite schema created at 0081 (70 migrations, ...)"."""
     newest = max(version for version, _ in migrations())
     url = postgres.new_store_url("said")
 
@@ -158,10 +159,20 @@ def test_a_start_that_moves_the_schema_says_so_in_one_line_and_a_start_that_does
     with caplog.at_level(logging.INFO, logger="jobservice"):
         asyncio.run(open_both())
     sqlite_line, pg_line = said()
-    assert sqlite_line.startswith(f"SQLite schema migrated 0000 -> {newest:04d} ({len(migrations())} migrations, ")
+    assert sqlite_line.startswith(f"SQLite schema created at {newest:04d} ({len(migrations())} migrations, ")
     pg_newest = max(version for version, _ in pg_migrations())
-    assert pg_line.startswith(f"PostgreSQL schema migrated 0000 -> {pg_newest:04d} ({len(pg_migrations())} migrations, ")
-    assert sum(getattr(r, "action", "") == "db.migrated" for r in caplog.records) == len(migrations())
+    assert pg_line.startswith(f"PostgreSQL schema created at {pg_newest:04d} ({len(pg_migrations())} migrations, ")
+    # an upgrade: a file at the version before the newest (every migration but the last, applied here)
+    older = tmp_path / "older.sqlite3"
+    conn = sqlite3.connect(older)
+    for version, sql in migrations()[:-1]:
+        conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+    conn.close()
+    before = migrations()[-2][0]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="jobservice"):
+        asyncio.run(_open_and_close_sqlite(older))
+    assert [line.split(" (")[0] for line in said()] == [f"SQLite schema migrated {before:04d} -> {newest:04d}"]
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="jobservice"):
         asyncio.run(open_both())
