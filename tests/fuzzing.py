@@ -243,8 +243,10 @@ def check_http(report: FuzzReport, raw_request: bytes, answer: bytes | None) -> 
     report.statuses[status] += 1
     headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)}
     request_line = raw_request.split(b"\r\n", 1)[0]
-    if status == 503 and b"/v1/health" in request_line and b'"status":"degraded"' in body:
-        report.health_503 += 1  # the readiness signal, in the health body's shape
+    head_of_health = request_line.startswith(b"HEAD ") and request_line.split(b" ")[1].split(b"?")[0] == b"/v1/health"
+    if status == 503 and b"/v1/health" in request_line and (b'"status":"degraded"' in body or head_of_health):
+        # the readiness signal, in the health body's shape (a HEAD's answer has no body; health ignores a query)
+        report.health_503 += 1
         return
     if status >= 500:
         report.note(f"{status} for {request_line[:120]!r}: {body[:200]!r}")
