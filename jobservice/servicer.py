@@ -26,6 +26,7 @@ from jobservice.credit_history import CreditEntry
 from jobservice.edge import abort_for_bug, call_client, call_request_id, call_transport
 from jobservice.errors import DatabaseUnavailable, InvalidArgument, PhonosError, RateLimited
 from jobservice.idempotency import REPLAYED_METADATA, Claim
+from jobservice.job_ids import canonical_job_id
 from jobservice.jobs import JobRecord
 from jobservice.key_policy import ReadOnlyKey
 from jobservice.messages import activity_message, struct, timestamp
@@ -367,7 +368,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                 trailers += (await self._limiter.check(principal.key_hash, principal.rate_limit)).headers()
                 self._check_scope(principal, method)  # after the limit: a refused call still counts as a request
                 refuse_nul(request)  # after the key: a bad key is a 401 whatever the request holds
-                self._refuse_missing_ids(method, request)
+                self._check_path_ids(method, request)
                 # Who the activity log names for a change made in this call; reset after it (the gateway in
                 # process serves its calls in its own request's task).
                 as_caller = CALLER.set(caller_of(principal, call_client(metadata, context.peer())))
@@ -405,13 +406,18 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         context.set_trailing_metadata(tuple(trailers))
         return response
 
-    def _refuse_missing_ids(self, method: str, request: Message) -> None:
+    def _check_path_ids(self, method: str, request: Message) -> None:
         """INVALID_ARGUMENT for an id the rpc's route has in its path (`{job_id}`) left empty: proto3 sends an
         unset field as "", which read as an id was `Job  not found`. grpc-gateway's answer for a missing path
-        parameter; over REST an empty path segment matches no route (404) and never gets here."""
+        parameter; over REST an empty path segment matches no route (404) and never gets here. A job id in
+        capitals is read as the stored lower-case one (jobservice/job_ids.py): the request is changed in place,
+        so the handler, its answer and an Idempotency-Key's stored request all see the id the service knows."""
         for name in self._path_fields[method]:
-            if getattr(request, name) == "":
+            value = getattr(request, name)
+            if value == "":
                 raise InvalidArgument(f"{name} is required")
+            if name == "job_id":
+                setattr(request, name, canonical_job_id(value))
 
     def _check_scope(self, principal: Principal, method: str) -> None:
         """ReadOnlyKey (403) for a read-only key on an rpc the contract does not mark as a read."""
@@ -490,7 +496,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             who, opened = await self._open_stream(method, context)
             try:
                 refuse_nul(request)
-                self._refuse_missing_ids(method, request)
+                self._check_path_ids(method, request)
                 after = parse_cursor(request.last_event_id if request.HasField("last_event_id") else None,
                                      self._svc.ids.events)
                 # Ended by the guard, with a new request's refusal, when its key or session goes.

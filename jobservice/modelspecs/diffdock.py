@@ -42,6 +42,7 @@ from phonos_models.diffdock.receptor_prep import read_structure_with_report, ref
 
 from jobservice.errors import InvalidArgument
 from jobservice.inference import Tensor, text_tensor
+from jobservice.job_ids import canonical_job_id, is_job_id
 from jobservice.modelspecs.account_lines import AccountLines
 from jobservice.modelspecs.base import JobOutputs, ModelInfo, ModelSpec, ValidatedJob
 from jobservice.modelspecs.params import ParamReader
@@ -66,7 +67,6 @@ INFO = ModelInfo(
     cost_credits=30,
 )
 FORMATS = ("pdb", "sdf", "json", "confidence_plot", "zip")
-_JOB_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _PDB_RECORD = re.compile(r"^(ATOM  |HETATM)", re.MULTILINE)
 # A protein sequence as people paste one (either case, line breaks, ':' between chains) and a PDB id (classic
 # `1abc` or extended `pdb_00001abc`): named as such when sent where a structure or a SMILES belongs.
@@ -245,9 +245,10 @@ async def _protein(value: str | None, outputs: JobOutputs) -> tuple[str, str, st
             "esmfold/alphafold2 job"
         )
     stripped = value.strip()
-    if _JOB_ID.match(stripped):
-        structure = await outputs.structure_pdb(stripped.lower())
-        return structure.content.decode(errors="replace"), f"job:{stripped.lower()}", structure.format
+    if is_job_id(stripped):
+        job_id = canonical_job_id(stripped)
+        structure = await outputs.structure_pdb(job_id)
+        return structure.content.decode(errors="replace"), f"job:{job_id}", structure.format
     # Up to MAX_PDB_BYTES scanned for records (and a sequence's letters counted): off the event loop, which a 5 MB
     # text held for ~0.1 s (~0.5-1 s before the mistake naming read only its first SNIFF_CHARS).
     return (*await off_loop(outputs.account_id, _inline_receptor, value, stripped), None)
