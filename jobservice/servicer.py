@@ -579,8 +579,8 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
     async def GetJobInput(self, request: pb.GetJobInputRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
             model, name, stored = await self._svc.job_input(who.account_id, request.job_id)
-            return pb.GetJobInputResponse(job_id=request.job_id, model=model, name=name, sequence=stored.sequence,
-                                          params=struct(stored.params)), NO_CHARGE
+            answer = pb.GetJobInputResponse(model=model, name=name, sequence=stored.sequence, params=struct(stored.params))
+            return answer, NO_CHARGE
         return await self._handle("GetJobInput", request, context, run)
 
     async def ListJobs(self, request: pb.ListJobsRequest, context: grpc.aio.ServicerContext) -> Message:

@@ -213,18 +213,16 @@ class GetJobInputRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class GetJobInputResponse(_message.Message):
-    __slots__ = ("job_id", "model", "name", "sequence", "params")
-    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("model", "name", "sequence", "params")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
-    job_id: str
     model: str
     name: str
     sequence: str
     params: _struct_pb2.Struct
-    def __init__(self, job_id: _Optional[str] = ..., model: _Optional[str] = ..., name: _Optional[str] = ..., sequence: _Optional[str] = ..., params: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    def __init__(self, model: _Optional[str] = ..., name: _Optional[str] = ..., sequence: _Optional[str] = ..., params: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class ListJobsRequest(_message.Message):
     __slots__ = ("status", "model", "limit", "offset", "name", "starting_after")

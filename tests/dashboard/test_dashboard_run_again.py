@@ -40,6 +40,7 @@ def test_run_again_fills_the_form_from_the_jobs_request(browser: Browser, servic
     page.click("#run-again")
     page.wait_for_url("**/submit?model=alphafold2*")
     expect(page.locator("#run-again")).to_contain_text(f"Filled in from job {folded[:8]}")
+    expect(page.locator("#run-again a")).to_have_attribute("href", f"/jobs/{folded}")
     expect(page.locator("#f-name")).to_have_value("kinase, MSA v1")
     expect(page.locator("#f-sequence")).to_have_value(SEQ)
     expect(page.locator("#f-model_preset")).to_have_value("monomer_ptm")

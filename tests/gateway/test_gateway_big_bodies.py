@@ -141,7 +141,7 @@ def test_another_request_is_answered_while_a_big_body_is_inflated(monkeypatch: p
 
 class BigInputServicer(HealthServicer):
     async def GetJobInput(self, request: pb.GetJobInputRequest, context: Any) -> pb.GetJobInputResponse:
-        answer = pb.GetJobInputResponse(job_id=request.job_id, model="alphafold2", sequence="MKTV")
+        answer = pb.GetJobInputResponse(model="alphafold2", sequence="MKTV")
         answer.params.update({"msa_mode": "a3m", "a3m": ">q\nMKTV\n" * (MIB // 4)})
         return answer
 
@@ -256,7 +256,7 @@ def test_a_big_bodys_and_replys_long_strings_go_through_json_a_piece_at_a_time(m
 
 class SmallInputServicer(HealthServicer):
     async def GetJobInput(self, request: pb.GetJobInputRequest, context: Any) -> pb.GetJobInputResponse:
-        answer = pb.GetJobInputResponse(job_id=request.job_id, model="alphafold2", sequence="MKTV")
+        answer = pb.GetJobInputResponse(model="alphafold2", sequence="MKTV")
         answer.params.update({"msa_mode": "a3m", "a3m": ">q\nMKTV\n"})
         return answer
 

@@ -21,7 +21,7 @@ def test_every_job_route_reads_an_upper_case_id_as_the_job(twin_service: InProce
     got = client.get(f"/v1/jobs/{upper}")
     assert got.status_code == 200, got.text
     assert got.json()["job_id"] == job_id and got.json()["name"] == "caps"
-    assert client.get(f"/v1/jobs/{upper}/input").json()["job_id"] == job_id
+    assert client.get(f"/v1/jobs/{upper}/input").json()["name"] == "caps"
     download = client.get(f"/v1/jobs/{upper}/download")
     assert download.status_code == 200 and download.content == client.get(f"/v1/jobs/{job_id}/download").content
     assert f'filename="{job_id}.pdb"' in download.headers["Content-Disposition"]
@@ -51,7 +51,7 @@ def test_over_grpc_an_upper_case_id_is_the_job_and_other_text_stays_as_sent(twin
         got = stub.GetJob(pb.GetJobRequest(job_id=job_id.upper()), metadata=auth, timeout=10)
         assert got.job.job_id == job_id
         stored = stub.GetJobInput(pb.GetJobInputRequest(job_id=job_id.upper()), metadata=auth, timeout=10)
-        assert stored.job_id == job_id
+        assert stored.model == "esmfold" and stored.sequence
         with pytest.raises(grpc.RpcError) as missing:  # no uuid: named back as it came
             stub.GetJob(pb.GetJobRequest(job_id="NOT-A-JOB"), metadata=auth, timeout=10)
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND

@@ -365,7 +365,7 @@ class Client(_Base):
 
     def job_input(self, job_id: str) -> dict[str, Any]:
         """The request a job was accepted with, in `predict`'s shape (model, sequence, params, name): change it
-        and submit it again with `predict(**...)` minus `job_id`."""
+        and submit it again with `predict(**...)`."""
         return self._send(calls.job_input(job_id))
 
     def download(self, job_id: str, format: str | None = None) -> Download:

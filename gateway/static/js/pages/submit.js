@@ -370,8 +370,10 @@ async function buildForm(model, {query, models, earlier}) {
   h('div', {class: 'fields'}, rows, numbers.length ? h('div', {class: 'field-row'}, numbers) : null),
   formError,
   h('div', {class: 'row', style: {marginTop: '20px'}}, submit, h('span', {class: 'muted small'}, 'Credits are taken when the job is accepted and refunded if it cannot run.')));
+  // The job's own id is the ?from= one (its request carries none, so that it posts back as it is).
+  const earlierId = earlier ? query.get('from').toLowerCase() : '';
   const from = earlier ? h('div', {class: 'notice ok', id: 'run-again', style: {marginBottom: '16px'}}, h('div', {}, h('strong', {}, 'Filled in from job ',
-    h('a', {class: 'mono', href: `/jobs/${encodeURIComponent(earlier.job_id)}`}, shortId(earlier.job_id))),
+    h('a', {class: 'mono', href: `/jobs/${encodeURIComponent(earlierId)}`}, shortId(earlierId))),
   h('div', {}, 'Change what you need and submit: it runs as a new job.'))) : null;
   return h('div', {}, h('p', {class: 'muted', style: {marginTop: 0}}, spec.blurb), from, form);
 }
