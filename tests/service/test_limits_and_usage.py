@@ -44,6 +44,24 @@ def test_limit_is_per_key_and_configurable(service: InProcessService) -> None:
     assert other.get("/v1/models").status_code == 200
 
 
+def test_what_the_edge_refuses_itself_uses_no_budget_and_says_none(service: InProcessService) -> None:
+    # README *Rate limits*: the headers come from the job service; the edge's own refusals (found by a tester:
+    # documented as "every authenticated response") neither spend the key's budget nor carry them.
+    client = service.client(service.new_key(rate_limit=5))
+    refused = [
+        client.post("/v1/predict", data=b"{bad", headers={"Content-Type": "application/json"}),
+        client.get("/v1/jobs", params={"limt": 1}),
+        client.session.put(client.base_url + "/v1/predict", json={}, timeout=30),
+        client.get("/v1/jobz"),
+    ]
+    assert [r.status_code for r in refused] == [400, 400, 405, 404]
+    for response in refused:
+        assert set(response.json()) == {"error", "message"}
+        assert not [h for h in response.headers if h.lower().startswith("x-ratelimit-")], response.headers
+    counted = client.get("/v1/jobs", params={"limit": 0})  # the job service's own 400: counted, with the headers
+    assert counted.status_code == 400 and counted.headers["X-RateLimit-Remaining"] == "4"
+
+
 def test_grpc_calls_share_the_keys_limit(service: InProcessService) -> None:
     key = service.new_key(rate_limit=2)
     auth = (("authorization", f"Bearer {key}"),)
