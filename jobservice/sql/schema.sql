@@ -213,7 +213,9 @@ BEGIN
     INSERT INTO credit_entries (account_id, created_at, amount, balance_after, kind, job_id, note)
     VALUES (NEW.account_id, NEW.updated_at, NEW.refunded - OLD.refunded,
             (SELECT credits FROM accounts WHERE id = NEW.account_id), 'refund', NEW.id,
-            NEW.model || CASE WHEN NEW.status = 'cancelled' THEN ' job cancelled before it ran'
+            NEW.model || CASE WHEN NEW.status = 'cancelled' AND NEW.requeue_reason IS NOT NULL
+                                  THEN ' job cancelled while pending, after it was requeued (' || NEW.requeue_reason || ')'
+                              WHEN NEW.status = 'cancelled' THEN ' job cancelled before it ran'
                               ELSE ' job failed (' || COALESCE(NEW.error_code, 'error') || ')' END);
 END;
 

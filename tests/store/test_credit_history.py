@@ -15,7 +15,7 @@ from jobservice.credit_history import CreditEntry, CreditHistory
 from jobservice.db import Database
 from jobservice.errors import InsufficientCredits, InvalidArgument
 from jobservice.failures import FailureKind, JobFailure
-from jobservice.jobs import JobStore
+from jobservice.jobs import JobStore, RequeueReason
 from jobservice.pg import PgDatabase
 from jobservice.store import Store
 from tests.postgres import PostgresServer
@@ -84,6 +84,27 @@ def test_every_balance_change_is_an_entry_that_explains_the_balance(run: Callabl
         lin_entries = await assert_explains_the_balance(store, lin)
         assert [(e.kind, e.amount, e.note) for e in lin_entries] == [
             ("grant", 0, "opening balance"), ("grant", 7, "added by an operator")]
+
+    run(scenario)
+
+
+def test_a_job_cancelled_after_it_was_requeued_says_so_in_its_refund(run: Callable[[Scenario], None]) -> None:
+    # Found by a tester: a job whose run was interrupted (a graceful stop, a lost job service) went back to pending
+    # and was cancelled there; its full refund said "cancelled before it ran" although a run had started.
+    async def scenario(store: Store) -> None:
+        jobs, ada = JobStore(store), await account(store, credits=100)
+        stopped, lost, never = await jobs.submit(ada, [job(), job(), job(model="alphafold2")])
+        for job_id in (stopped, lost):
+            await jobs.claim(job_id)
+        await jobs.release(stopped, reason=RequeueReason.SERVICE_STOPPED)
+        await jobs.requeue(lost, reason=RequeueReason.SERVICE_LOST)
+        for job_id in (stopped, lost, never):
+            assert (await jobs.cancel(ada, job_id)).refunded == 10
+        entries = await assert_explains_the_balance(store, ada)
+        assert [(e.job_id, e.note) for e in entries if e.kind == "refund"] == [
+            (stopped, "esmfold job cancelled while pending, after it was requeued (service_stopped)"),
+            (lost, "esmfold job cancelled while pending, after it was requeued (service_lost)"),
+            (never, "alphafold2 job cancelled before it ran")]
 
     run(scenario)
 

@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 import requests
 
-from jobservice.db import Database, migrations
+from jobservice.db import Database, connect, migrations
 from jobservice.pg import PgDatabase, pg_migrations
 from jobservice.schema_guard import SchemaTooNew
 from tests.postgres import PostgresServer
@@ -164,7 +164,7 @@ def test_a_start_that_moves_the_schema_says_so_in_one_line_and_a_start_that_does
     assert pg_line.startswith(f"PostgreSQL schema created at {pg_newest:04d} ({len(pg_migrations())} migrations, ")
     # an upgrade: a file at the version before the newest (every migration but the last, applied here)
     older = tmp_path / "older.sqlite3"
-    conn = sqlite3.connect(older)
+    conn = connect(older, read_only=False)  # with the SQL functions the migrations call (0081: name search)
     for version, sql in migrations()[:-1]:
         conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
     conn.close()
