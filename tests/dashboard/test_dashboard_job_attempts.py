@@ -16,7 +16,7 @@ from tests.support import InProcessService
 
 pytestmark = pytest.mark.e2e
 
-service = in_process_service("job-attempts")
+service = in_process_service("job-attempts", {"PHONOS_MAX_INFLIGHT_PER_MODEL": "1"})  # a second job waits
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +64,36 @@ def test_the_job_page_says_which_attempt_and_why_it_went_back(browser: Browser, 
     ]
     page.close()
     assert client.post(f"/v1/jobs/{job_id}/cancel").json()["status"] == "cancelled"
+
+
+def test_the_jobs_took_column_is_run_time_and_a_job_that_never_started_took_none(
+        browser: Browser, service: InProcessService, ria: User) -> None:
+    # Found by a tester: "Took" was submission to the last change, so a job cancelled after minutes in the queue
+    # read as minutes of compute beside its 0 credits.
+    client = service.client(ria.api_key)
+    service.inference.script("esmfold", Slow(60))
+    running = client.predict(name="took running").json()["job_id"]
+    client.wait_for(running, ("running",))
+    waiting = client.predict(name="took waiting").json()["job_id"]  # behind the one slot's running job
+    service.sql("UPDATE jobs SET created_at = created_at - 154 WHERE id = ?", waiting)  # 2.5 min in the queue
+    assert client.post(f"/v1/jobs/{waiting}/cancel").json()["credits_refunded"] > 0  # cancelled while pending
+    page = signed_in(browser, service, ria)  # type: ignore[arg-type]
+    page.goto(f"{service.base_url}/jobs")
+    never = page.locator(f"tr[data-job-id='{waiting}'] td.took")
+    expect(never).to_have_text("-")
+    expect(never).to_have_attribute("title", "Never started: cancelled after 2 min 34 s waiting")
+    expect(page.locator(f"tr[data-job-id='{running}'] td.took")).to_have_text("…")
+
+    said = page.evaluate("""async () => {
+        const {tookText, waitedText} = await import('/static/js/pages/jobs.js');
+        const ran = {status: 'completed', created_at: '2026-12-01T10:00:00Z', started_at: '2026-12-01T10:02:00Z',
+                     completed_at: '2026-12-01T10:02:01.5Z'};
+        const failedWaiting = {status: 'failed', created_at: '2026-12-01T10:00:00Z', completed_at: '2026-12-01T10:00:30Z'};
+        return [tookText(ran), waitedText(ran), tookText(failedWaiting), waitedText(failedWaiting),
+                tookText({status: 'pending', created_at: '2026-12-01T10:00:00Z'}),
+                waitedText({status: 'pending', created_at: '2026-12-01T10:00:00Z'})];
+    }""")
+    assert said == ["1.5 s", "Waited 2 min 0 s to start", "-", "Never started: failed after 30 s waiting", "-",
+                    "Not started yet"]
+    page.close()
+    assert client.post(f"/v1/jobs/{running}/cancel").json()["status"] == "cancelled"

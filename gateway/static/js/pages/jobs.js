@@ -98,6 +98,23 @@ function address(state) {
   return '/jobs' + (params.toString() ? `?${params}` : '');
 }
 
+// "Took": how long the job's latest run took, started_at to completed_at. A job that never started (cancelled or
+// failed while it waited) took none: "-". Was: submission to its last change, so a job cancelled after 2.5 min
+// in the queue read "2 min 34 s" beside 0 credits, as if it had computed that long (found by a tester).
+export function tookText(job) {
+  if (job.status === 'running') return '…';
+  if (job.status === 'pending' || !job.started_at || !job.completed_at) return '-';
+  const ran = (Date.parse(job.completed_at) - Date.parse(job.started_at)) / 1000;
+  return ran < 1 ? '< 1 s' : duration(job.started_at, job.completed_at);
+}
+
+// The cell's title: the time in the queue, which "Took" leaves out.
+export function waitedText(job) {
+  if (job.started_at) return `Waited ${duration(job.created_at, job.started_at)} to start`;
+  if (job.completed_at) return `Never started: ${job.status} after ${duration(job.created_at, job.completed_at)} waiting`;
+  return 'Not started yet';
+}
+
 export async function render(main, {query}) {
   const models = (await api.get('/v1/models')).models;
   const state = readState(query, models);
@@ -268,8 +285,6 @@ export async function render(main, {query}) {
   function row(job) {
     const active = ACTIVE.has(job.status);
     const link = `/jobs/${encodeURIComponent(job.job_id)}`;
-    const took = (Date.parse(job.updated_at) - Date.parse(job.created_at)) / 1000;
-    const ended = job.status === 'pending' ? '-' : took < 1 ? '< 1 s' : duration(job.created_at, job.updated_at);
     const name = job.name || `Job ${shortId(job.job_id)}`;
     const pick = h('input', {type: 'checkbox', class: 'pick', 'aria-label': `Select ${name}`, checked: selected.has(job.job_id),
       on: {change: () => {
@@ -283,7 +298,7 @@ export async function render(main, {query}) {
       // A waiting job's place in its model's queue, as this refresh read it ("Queued · 2 jobs ahead").
       h('td', {class: 'status-cell'}, statusPill(job.status), placeNote(queuePlace(job))),
       h('td', {class: 'submitted', title: dateTime(job.created_at)}, ago(job.created_at)), // local time, as elsewhere,
-      h('td', {class: 'num took'}, active && job.status === 'running' ? '…' : ended),
+      h('td', {class: 'num took', title: waitedText(job)}, tookText(job)),
       h('td', {class: 'num credits'}, String(job.credits_used)),
       h('td', {class: 'num action'}, active
         // Named with the job (the visible word first): a screen reader's list said "Open, Open, Open".
