@@ -234,9 +234,11 @@ def _read_only(database: Path) -> Iterator[sqlite3.Connection]:
 
 def _index(database: Path) -> tuple[int, list[tuple[str, str]]]:
     """How many jobs the copy holds, and every (job id, result file) their `artifacts` index names, but the files
-    that result retention deleted (jobservice/result_retention.py)."""
+    that result retention deleted (jobservice/result_retention.py). A deleted job's row stays for its credit
+    history; it is no job of the API's or `accounts list`'s counts, nor of this one (was: counted, one too many)."""
     with _read_only(database) as connection:
-        jobs = int(connection.execute("SELECT count(*) FROM jobs").fetchone()[0])
+        live = " WHERE deleted_at IS NULL" if _has_column(connection, "deleted_at") else ""  # a database from before
+        jobs = int(connection.execute(f"SELECT count(*) FROM jobs{live}").fetchone()[0])
         kept = " AND results_deleted_at IS NULL" if _has_retention(connection) else ""  # a database from before
         rows = connection.execute(f"SELECT id, result_json FROM jobs WHERE result_json IS NOT NULL{kept}").fetchall()
     return jobs, [(job_id, str(artifact["file"])) for job_id, result_json in rows
@@ -256,4 +258,8 @@ def _not_deleted_since(database: Path, missing: list[tuple[str, str]]) -> list[s
 
 def _has_retention(connection: sqlite3.Connection) -> bool:
     """The database has had migration 0060 (the backup may run before a new service version first starts)."""
-    return any(row[1] == "results_deleted_at" for row in connection.execute("PRAGMA table_info(jobs)"))
+    return _has_column(connection, "results_deleted_at")
+
+
+def _has_column(connection: sqlite3.Connection, column: str) -> bool:
+    return any(row[1] == column for row in connection.execute("PRAGMA table_info(jobs)"))

@@ -36,7 +36,8 @@ def assert_restores_consistently(twin_factory: type, data_dir: Path, key: str) -
     snapshot run again there), one charge a job and no refund, the balance the sum of the ledger, every completed
     job's files downloadable."""
     with sqlite3.connect(data_dir / "phonos.sqlite3") as copy:
-        snapshot = dict(copy.execute("SELECT id, status FROM jobs").fetchall())
+        snapshot = dict(copy.execute("SELECT id, status FROM jobs WHERE deleted_at IS NULL").fetchall())
+        deleted = [row[0] for row in copy.execute("SELECT id FROM jobs WHERE deleted_at IS NOT NULL")]
     assert set(snapshot.values()) <= {"pending", "running", "completed"}
     restored = twin_factory.start(data_dir)
     client = restored.client(key)
@@ -49,7 +50,7 @@ def assert_restores_consistently(twin_factory: type, data_dir: Path, key: str) -
     with sqlite3.connect(data_dir / "phonos.sqlite3") as copy:
         ledger = copy.execute("SELECT kind, job_id, amount FROM credit_entries").fetchall()
     assert sum(amount for _, _, amount in ledger) == balance
-    assert sorted(job_id for kind, job_id, _ in ledger if kind == "charge") == sorted(snapshot)
+    assert sorted(job_id for kind, job_id, _ in ledger if kind == "charge") == sorted([*snapshot, *deleted])
     assert [job_id for kind, job_id, _ in ledger if kind == "refund"] == []
 
 
@@ -61,6 +62,10 @@ def test_a_backup_taken_while_jobs_run_restores_every_job_and_file(twin_factory:
     client = service.client(key)
     before = [client.wait_for(client.predict(name=f"before {n}").json()["job_id"]) for n in range(3)]
     assert all(job["status"] == "completed" for job in before)
+    # A deleted job leaves its row for the credit history: no job of the backup's count (was: counted, found by a
+    # tester, one more than `accounts list`).
+    gone = client.wait_for(client.predict(name="deleted").json()["job_id"])["job_id"]
+    assert client.delete(f"/v1/jobs/{gone}").status_code == 200
 
     # Jobs keep arriving and completing while the backup runs: the copy must still be one consistent state.
     writer_client, stop, submitted = service.client(key), threading.Event(), []
@@ -81,8 +86,9 @@ def test_a_backup_taken_while_jobs_run_restores_every_job_and_file(twin_factory:
 
     copy = sqlite3.connect(destination / "phonos.sqlite3")
     assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert copy.execute("SELECT count(*) FROM jobs").fetchone()[0] == report["jobs"] >= 3
-    completed = copy.execute("SELECT result_json FROM jobs WHERE status = 'completed'").fetchall()
+    assert copy.execute("SELECT count(*) FROM jobs WHERE deleted_at IS NULL").fetchone()[0] == report["jobs"] >= 3
+    assert copy.execute("SELECT count(*) FROM jobs WHERE id = ?", (gone,)).fetchone()[0] == 1  # the row is there
+    completed = copy.execute("SELECT result_json FROM jobs WHERE status = 'completed' AND deleted_at IS NULL").fetchall()
     copy.close()
     # Every completed job of the snapshot has every file its index names, whole.
     for (result_json,) in completed:
