@@ -285,7 +285,11 @@ def cmd_keys_update(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_key_json(key)))
     else:
-        print(said((f"updated {key.id} ({key.prefix}...):", f"{_key_status(key)},", f"{key.rate_limit}/min")))
+        # The key as it is now, every field the verb changes: a rename or a new expiry said nothing before, so the
+        # line after a change read as the line after none (found by a tester).
+        name = f"name {json_value_text(key.name)}," if key.name else "no name,"
+        never = ", never expires" if key.expires_at is None and not key.revoked else ""
+        print(said((f"updated {key.id} ({key.prefix}...):", name, f"{_key_status(key)}{never},", f"{key.rate_limit}/min")))
     return 0
 
 

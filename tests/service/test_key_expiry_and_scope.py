@@ -391,7 +391,10 @@ def test_operator_cli_creates_an_expiring_read_only_key_and_lists_it(shared: InP
     assert epoch(json.loads(renewed.stdout)["expires_at"]) == pytest.approx(time.time() + 7 * DAY_S, abs=120)
     assert viewer.get("/v1/account").status_code == 200  # works again
     [never] = cli(("keys", "update", key["key_id"], "--expires-in-days", "0"))
-    assert never.returncode == 0 and "active," in never.stdout  # no "until": it never expires
+    [renamed] = cli(("keys", "update", key["key_id"], "--name", "ci pipeline"))
+    # The line says the key as it is now (was: the same line after a rename, an expiry change or no change)
+    assert never.returncode == 0 and "active, never expires," in never.stdout, never.stdout  # no "until"
+    assert renamed.returncode == 0 and ': name "ci pipeline", active, never expires, ' in renamed.stdout, renamed.stdout
 
 
 # ---------------------------------------------------------------------------------------------- SDK
