@@ -166,6 +166,32 @@ class Accounts:
             await record(tx, int(row["id"]), Action.CREDITS_ADDED, details={"amount": amount})
         return balance
 
+    async def set_max_rate_limit(self, username: str, max_rate_limit: int) -> tuple[int, int]:
+        """Change the account's key ceiling (the operator's `phonos accounts update --max-rate-limit`); the old and
+        the new one. Below a key's own limit is refused naming those keys: lowering them is a choice of the
+        account's (which pipeline slows down), not one to make silently here. Recorded in its activity log."""
+        if not 1 <= max_rate_limit <= MAX_AMOUNT:
+            raise InvalidArgument(f"max rate limit must be between 1 and {MAX_AMOUNT} requests per minute, "
+                                  f"got {max_rate_limit}")
+        account_id = await self.account_id(username)
+        async with self._db.transaction() as tx:
+            await tx.execute("lock_account", {"account_id": account_id})  # a key made meanwhile waits for this
+            row = await tx.fetch_one("account_limits", {"account_id": account_id})
+            before = int(row["max_rate_limit"]) if row is not None else 0
+            above = [f"{key['id']} ({key['rate_limit']}/min)"
+                     for key in await tx.fetch_all("list_api_keys", {"account_id": account_id})
+                     if key["revoked_at"] is None and int(key["rate_limit"]) > max_rate_limit]
+            if above:
+                raise InvalidArgument(
+                    f"{len(above)} of {json_value_text(username)}'s keys allow more than {max_rate_limit} requests "
+                    f"per minute: {', '.join(above)}; lower them first (`phonos keys update KEY_ID --rate-limit "
+                    f"{max_rate_limit}`) or revoke them")
+            if before != max_rate_limit:
+                await tx.execute("set_max_rate_limit", {"account_id": account_id, "max_rate_limit": max_rate_limit})
+                await record(tx, account_id, Action.MAX_RATE_LIMIT_CHANGED,
+                             details={"from": before, "to": max_rate_limit})
+        return before, max_rate_limit
+
     async def count(self) -> int:
         return int(await self._db.read.scalar("count_accounts"))
 

@@ -59,6 +59,7 @@ class Action(enum.StrEnum):
     SHARE_CREATED = "share.created"
     SHARE_REVOKED = "share.revoked"
     CREDITS_ADDED = "credits.added"  # by an operator (a negative amount: taken back); the credit history has why
+    MAX_RATE_LIMIT_CHANGED = "account.max_rate_limit_changed"  # by an operator; details: from, to (per minute)
 
 
 ACTIONS = tuple(str(a) for a in Action)

@@ -147,6 +147,7 @@ class AccountOverview:
     last_used_at: float | None  # the latest request with any of its keys
     jobs: int
     active_jobs: int  # pending or running
+    max_rate_limit: int  # the most requests per minute any of its keys may be given
 
 
 async def list_accounts(settings: ServiceSettings) -> list[AccountOverview]:
@@ -157,9 +158,15 @@ async def list_accounts(settings: ServiceSettings) -> list[AccountOverview]:
             created_at=float(row["created_at"]), can_sign_in=bool(row["can_sign_in"]),
             active_keys=int(row["active_keys"]),
             last_used_at=None if row["last_used_at"] is None else float(row["last_used_at"]),
-            jobs=int(row["jobs"]), active_jobs=int(row["active_jobs"])) for row in rows]
+            jobs=int(row["jobs"]), active_jobs=int(row["active_jobs"]), max_rate_limit=int(row["max_rate_limit"]))
+            for row in rows]
 
     return await _with_db(settings, work)
+
+
+async def set_max_rate_limit(settings: ServiceSettings, *, username: str, max_rate_limit: int) -> tuple[int, int]:
+    """`phonos accounts update --max-rate-limit`: the account's key ceiling, before and after (Accounts)."""
+    return await _with_db(settings, lambda db: Accounts(db).set_max_rate_limit(username, max_rate_limit))
 
 
 async def list_keys(settings: ServiceSettings, *, username: str) -> list[KeyRecord]:
@@ -176,6 +183,15 @@ async def _key_account(db: Store, key_id: str) -> int:
     if account_id is None:
         raise NotFound(f"no API key {echoed_id(key_id)}; see `phonos keys list --username NAME`")
     return int(account_id)
+
+
+async def key_owner(settings: ServiceSettings, *, key_id: str) -> str:
+    """The username of the account a key belongs to (what the CLI's hints name)."""
+    async def work(db: Store) -> str:
+        row = await db.read.fetch_one("account_limits", {"account_id": await _key_account(db, key_id)})
+        return "" if row is None else str(row["username"])
+
+    return await _with_db(settings, work)
 
 
 async def revoke_key(settings: ServiceSettings, *, key_id: str, confirm_last_key: bool) -> KeyRecord:

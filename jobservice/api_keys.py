@@ -55,6 +55,16 @@ class LastActiveKey(InvalidArgument):
         self.key_id = key_id
 
 
+class RateLimitOutOfRange(InvalidArgument):
+    """A key's rate limit outside 1 to its account's maximum. Its own type so that the operator's CLI can say how
+    to raise the maximum (`phonos accounts update`), which an API caller cannot do and is not told."""
+
+    def __init__(self, rate_limit: int, ceiling: int) -> None:
+        super().__init__(f"rate_limit must be between 1 and {ceiling} requests per minute (this account's maximum), "
+                         f"got {rate_limit}")
+        self.rate_limit, self.ceiling = rate_limit, ceiling
+
+
 @dataclass(frozen=True)
 class KeyRecord:
     id: str
@@ -118,10 +128,7 @@ class ApiKeys:
 
     def _check_rate_limit(self, rate_limit: int, ceiling: int) -> int:
         if not 1 <= rate_limit <= ceiling:
-            raise InvalidArgument(
-                f"rate_limit must be between 1 and {ceiling} requests per minute (this account's maximum), "
-                f"got {rate_limit}"
-            )
+            raise RateLimitOutOfRange(rate_limit, ceiling)
         return rate_limit
 
     async def create(self, account_id: int, *, name: str | None, rate_limit: int | None,

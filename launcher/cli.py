@@ -7,6 +7,7 @@
     phonos keys revoke KEY_ID [--confirm-last-key] [--json]
     phonos keys update KEY_ID [--name N] [--rate-limit R] [--expires-in-days N] [--json]
     phonos accounts list [--json]
+    phonos accounts update --username NAME --max-rate-limit M [--json]
     phonos accounts activity --username NAME [--limit N] [--offset N] [--action A] [--json]
     phonos credits add --username NAME --amount N [--note TEXT] [--json]   (N < 0 takes credits back)
     phonos credits history --username NAME [--limit N] [--offset N] [--json]
@@ -45,7 +46,7 @@ from phonos_models.alphafold2 import build_db
 from jobservice import admin, opaque_ids
 from jobservice.accounts import NewKey
 from jobservice.activity import ActivityEntry, ActorKind
-from jobservice.api_keys import KeyRecord, LastActiveKey
+from jobservice.api_keys import KeyRecord, LastActiveKey, RateLimitOutOfRange
 from jobservice.errors import LimitReached, PhonosError
 from jobservice.key_policy import FULL, READ_ONLY
 from jobservice.messages import activity_json
@@ -231,6 +232,8 @@ def cmd_keys_add(args: argparse.Namespace) -> int:
         except LimitReached as exc:  # which keys there are, and how to revoke one, in the CLI's verbs
             raise CliError(f"{exc.message} (`phonos keys list --username {json_value_text(args.username)}`, then "
                            "`phonos keys revoke KEY_ID`)") from None
+        except RateLimitOutOfRange as exc:
+            raise CliError(_raise_the_maximum(exc, args.username)) from None
 
     key, new = _run(settings, add)
     if args.json:
@@ -242,6 +245,15 @@ def cmd_keys_add(args: argparse.Namespace) -> int:
                     f"{key.rate_limit}/min, {key.scope};", "the key is shown only now: store it)"), sys.stderr),
               file=sys.stderr)
     return 0
+
+
+def _raise_the_maximum(exc: RateLimitOutOfRange, username: str) -> str:
+    """A key's limit above its account's maximum, with the operator's way to raise the maximum (the API's answer
+    has no such hint: its callers cannot run operator commands)."""
+    if exc.rate_limit < 1:
+        return exc.message
+    return (f"{exc.message}; to allow more, raise the maximum first: `phonos accounts update --username "
+            f"{shlex.quote(username)} --max-rate-limit {exc.rate_limit}`")
 
 
 def cmd_keys_list(args: argparse.Namespace) -> int:
@@ -280,8 +292,15 @@ def cmd_keys_update(args: argparse.Namespace) -> int:
     if args.name is None and args.rate_limit is None and args.expires_in_days is None:
         raise CliError("nothing to change: give --name, --rate-limit and/or --expires-in-days")
     settings = _existing(_settings(args))
-    key = _run(settings, lambda: admin.update_key(settings, key_id=args.key_id, name=args.name,
-                                                  rate_limit=args.rate_limit, expires_in_days=args.expires_in_days))
+
+    async def update() -> KeyRecord:
+        try:
+            return await admin.update_key(settings, key_id=args.key_id, name=args.name, rate_limit=args.rate_limit,
+                                          expires_in_days=args.expires_in_days)
+        except RateLimitOutOfRange as exc:
+            raise CliError(_raise_the_maximum(exc, await admin.key_owner(settings, key_id=args.key_id))) from None
+
+    key = _run(settings, update)
     if args.json:
         print(json.dumps(_key_json(key)))
     else:
@@ -301,16 +320,31 @@ def cmd_accounts_list(args: argparse.Namespace) -> int:
             "username": a.username, "email": a.email, "credits": a.credits, "created_at": rfc3339(a.created_at),
             "can_sign_in": a.can_sign_in, "active_keys": a.active_keys,
             "last_used_at": None if a.last_used_at is None else rfc3339(a.last_used_at),
-            "jobs": a.jobs, "active_jobs": a.active_jobs} for a in accounts]}))
+            "jobs": a.jobs, "active_jobs": a.active_jobs, "max_rate_limit": a.max_rate_limit} for a in accounts]}))
         return 0
     if not accounts:
         print("no accounts yet")
         return 0
-    print(shown(("USERNAME", "EMAIL", "CREDITS", "KEYS", "JOBS", "ACTIVE", "SIGN-IN", "CREATED", "LAST USED"),
-                lambda when: [(a.username, a.email or "-", str(a.credits), str(a.active_keys), str(a.jobs),
-                               str(a.active_jobs), "yes" if a.can_sign_in else "no", when(a.created_at),
+    # MAX/MIN: the most requests per minute a key of the account may be given (`accounts update` changes it).
+    print(shown(("USERNAME", "EMAIL", "CREDITS", "KEYS", "MAX/MIN", "JOBS", "ACTIVE", "SIGN-IN", "CREATED", "LAST USED"),
+                lambda when: [(a.username, a.email or "-", str(a.credits), str(a.active_keys), str(a.max_rate_limit),
+                               str(a.jobs), str(a.active_jobs), "yes" if a.can_sign_in else "no", when(a.created_at),
                                when(a.last_used_at)) for a in accounts],
-                numbers={"CREDITS", "KEYS", "JOBS", "ACTIVE"}, free={"EMAIL"}, cells=terminal_cells()))
+                numbers={"CREDITS", "KEYS", "MAX/MIN", "JOBS", "ACTIVE"}, free={"EMAIL"}, cells=terminal_cells()))
+    return 0
+
+
+def cmd_accounts_update(args: argparse.Namespace) -> int:
+    settings = _existing(_settings(args))
+    before, after = _run(settings, lambda: admin.set_max_rate_limit(settings, username=args.username,
+                                                                    max_rate_limit=args.max_rate_limit))
+    if args.json:
+        print(json.dumps({"username": args.username, "max_rate_limit": after, "was": before}))
+    elif before == after:
+        print(said((f"{args.username}:", f"the maximum rate limit is {after}/min already; nothing changed")))
+    else:
+        print(said((f"{args.username}:", f"maximum rate limit {before} -> {after}/min", "(for each key: "
+                    f"`phonos keys update KEY_ID --rate-limit R`, R up to {after})")))
     return 0
 
 
@@ -648,6 +682,13 @@ def build_parser() -> argparse.ArgumentParser:
     activity.add_argument("--data-dir", metavar="DIR", type=Path, help="state directory (default ./var)")
     activity.add_argument("--json", action="store_true", help="print one JSON object with an `entries` list")
     activity.set_defaults(func=cmd_accounts_activity)
+    change = accounts.add_parser("update", help="change an account's maximum key rate limit (its keys keep theirs)")
+    change.add_argument("--username", metavar="NAME", required=True, help="the account to change")
+    change.add_argument("--max-rate-limit", metavar="M", type=int, required=True,
+                        help="the most requests per minute any of its keys may be given; not below a key's own limit")
+    change.add_argument("--data-dir", metavar="DIR", type=Path, help="state directory (default ./var)")
+    change.add_argument("--json", action="store_true", help="print one JSON object: username, max_rate_limit, was")
+    change.set_defaults(func=cmd_accounts_update)
 
     credits = sub.add_parser("credits", help="account balances").add_subparsers(dest="credits_command", required=True)
     top_up = credits.add_parser("add", help="add credits to an account (a negative amount takes them back)")

@@ -32,8 +32,8 @@ SELECT id, username, email, credits, created_at FROM accounts WHERE id = :accoun
 SELECT COUNT(*) FROM accounts;
 
 -- name: account_overview
--- Every account for the operator (`phonos accounts list`): balance, keys, jobs, sign-in, last use.
-SELECT a.username, a.email, a.credits, a.created_at, a.password_hash IS NOT NULL AS can_sign_in,
+-- Every account for the operator (`phonos accounts list`): balance, keys and their ceiling, jobs, sign-in, last use.
+SELECT a.username, a.email, a.credits, a.created_at, a.password_hash IS NOT NULL AS can_sign_in, a.max_rate_limit,
        (SELECT COUNT(*) FROM api_keys k WHERE k.account_id = a.id AND k.revoked_at IS NULL
         AND (k.expires_at IS NULL OR k.expires_at > :now)) AS active_keys,
        (SELECT MAX(k.last_used_at) FROM api_keys k WHERE k.account_id = a.id) AS last_used_at,

@@ -5,10 +5,14 @@ module alone."""
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect
 
+from jobservice import admin
 from tests.dashboard.pages_helpers import (
     ARTIFACTS,
     User,
@@ -185,4 +189,22 @@ def test_the_activity_names_a_revoked_key_and_the_job_count_says_what_it_counts(
     expect(page.locator('#activity-body tr[data-action="api_key.updated"] td').nth(1)).to_have_text(
         "API key “lab robot” changed: rate limit")
     expect(page.locator("#jobs-total .note")).to_have_text("in your account now")
+    page.context.close()
+
+
+def test_the_activity_says_an_operator_raised_the_accounts_key_rate_limits(browser: Browser,
+                                                                          service: InProcessService) -> None:
+    """`phonos accounts update --max-rate-limit` (new: the ceiling could not change after the account was made) is
+    the account's to see, in words, beside who did it."""
+    raj: User = make_user(service, "raj")  # type: ignore[arg-type]
+    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API owns this thread's event loop
+        raised_to = pool.submit(asyncio.run, admin.set_max_rate_limit(service.settings, username="raj",
+                                                                      max_rate_limit=900)).result()
+    assert raised_to == (600, 900)  # make_user's key allows 600/min
+    assert service.client(raj.api_key).get("/v1/keys").json()["max_rate_limit"] == 900
+    page = sign_in(browser, service, raj)  # type: ignore[arg-type]
+    page.goto(f"{service.base_url}/account")
+    raised = page.locator("#activity-body tr[data-action='account.max_rate_limit_changed']")
+    expect(raised.locator("td").nth(1)).to_have_text("Key rate limits allowed up to 900/min (was 600)")
+    expect(raised.locator("td").nth(2)).to_have_text("an administrator")
     page.context.close()

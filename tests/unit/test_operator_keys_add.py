@@ -63,9 +63,43 @@ def test_keys_add_keeps_the_accounts_limit_and_names_unknown_accounts(operator_e
     assert _run(capsys, "keys", "add", "--username", "ada", *data_dir) == (
         2, "", f"error: An account can have at most {MAX_ACTIVE_KEYS} active keys; revoke one first "
                '(`phonos keys list --username "ada"`, then `phonos keys revoke KEY_ID`)\n')
-    # the account's rate-limit ceiling (60 by default) holds as the API holds it
+    # the account's rate-limit ceiling (60 by default) holds as the API holds it, and the operator is told how to
+    # raise it (was: no way forward)
     assert _run(capsys, "keys", "add", "--username", "ada", "--rate-limit", "61", *data_dir)[2] == (
-        "error: --rate-limit must be between 1 and 60 requests per minute (this account's maximum), got 61\n")
+        "error: --rate-limit must be between 1 and 60 requests per minute (this account's maximum), got 61; to allow "
+        "more, raise the maximum first: `phonos accounts update --username ada --max-rate-limit 61`\n")
+
+
+def test_accounts_update_raises_the_maximum_that_keys_add_and_update_keep(operator_env: pytest.MonkeyPatch,
+                                                                         tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir = ("--data-dir", str(tmp_path / "var"))
+    assert _run(capsys, "keys", "create", "--username", "ada", *data_dir)[0] == 0
+    listed = json.loads(_run(capsys, "accounts", "list", "--json", *data_dir)[1])["accounts"]
+    assert [(a["username"], a["max_rate_limit"]) for a in listed] == [("ada", 60)]
+    key_id = json.loads(_run(capsys, "keys", "list", "--username", "ada", "--json", *data_dir)[1])["keys"][0]["key_id"]
+    assert _run(capsys, "keys", "update", key_id, "--rate-limit", "90", *data_dir)[2] == (
+        "error: --rate-limit must be between 1 and 60 requests per minute (this account's maximum), got 90; to allow "
+        "more, raise the maximum first: `phonos accounts update --username ada --max-rate-limit 90`\n")
+
+    assert _run(capsys, "accounts", "update", "--username", "ada", "--max-rate-limit", "120", *data_dir) == (
+        0, "ada: maximum rate limit 60 -> 120/min (for each key: `phonos keys update KEY_ID --rate-limit R`, R up to "
+           "120)\n", "")
+    assert _run(capsys, "keys", "update", key_id, "--rate-limit", "90", *data_dir)[0] == 0
+    assert _run(capsys, "keys", "add", "--username", "ada", "--rate-limit", "120", *data_dir)[0] == 0
+    table = _run(capsys, "accounts", "list", *data_dir)[1]
+    assert "MAX/MIN" in table.splitlines()[0] and "  120  " in table.splitlines()[1], table
+    # not below a working key's own limit: the keys are named, nothing changes
+    status, out, err = _run(capsys, "accounts", "update", "--username", "ada", "--max-rate-limit", "100", "--json",
+                            *data_dir)
+    assert (status, out) == (2, "") and "keys allow more than 100 requests per minute" in err and key_id not in err
+    assert json.loads(_run(capsys, "accounts", "update", "--username", "ada", "--max-rate-limit", "120", "--json",
+                           *data_dir)[1]) == {"username": "ada", "max_rate_limit": 120, "was": 120}
+    activity = _run(capsys, "accounts", "activity", "--username", "ada", "--action",
+                    "account.max_rate_limit_changed", *data_dir)[1]
+    assert "account.max_rate_limit_changed" in activity and "from=60 to=120" in activity, activity
+    assert _run(capsys, "accounts", "update", "--username", "bob", "--max-rate-limit", "5", *data_dir)[2] == (
+        'error: no account named "bob"\n')
 
 
 def test_keys_create_on_a_taken_username_points_at_keys_add(operator_env: pytest.MonkeyPatch, tmp_path: Path,

@@ -51,7 +51,8 @@ STEPS = WholeNumber(10, 40)  # `dock --steps` (inference_steps)
 ACTIVITY_ACTIONS = ("api_key.created", "api_key.revoked", "api_key.updated", "session.signed_in",
                     "session.sign_in_failed", "session.signed_out", "session.signed_out_everywhere", "session.ended",
                     "password.changed", "password.change_failed", "webhook.created", "webhook.deleted",
-                    "webhook.secret_rotated", "share.created", "share.revoked", "credits.added")
+                    "webhook.secret_rotated", "share.created", "share.revoked", "credits.added",
+                    "account.max_rate_limit_changed")
 # `jobs ls --model`: the models a job can be of, and "all" (the API's filter: esmfold, alphafold2, diffdock or all).
 JOB_MODELS = ("esmfold", "alphafold2", "diffdock", "all")
 

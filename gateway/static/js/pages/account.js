@@ -154,6 +154,8 @@ function activityWhat(entry) {
     case 'share.revoked': return 'Share link revoked';
     case 'credits.added':
       return d.amount < 0 ? `${num(-d.amount)} credits taken back` : `${num(d.amount || 0)} credits added`;
+    case 'account.max_rate_limit_changed':
+      return `Key rate limits allowed up to ${num(d.to || 0)}/min${d.from ? ` (was ${num(d.from)})` : ''}`;
     default: return entry.action;
   }
 }
