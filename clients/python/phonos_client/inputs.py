@@ -319,14 +319,32 @@ def _rdkit_smiles(block: str, said: str, flat: str | None = None) -> str:
         raise InputError(f"{said} has no SMILES property; add one, or install rdkit to convert it") from None
     with _rdkit_log() as heard:
         molecule = Chem.MolFromMolBlock(block)
+        if molecule is None:
+            reason = _sanitize_failure(block) or "; ".join(heard) or "RDKit cannot read its mol block"
     if molecule is None:
         if flat is not None:
             return flat
-        reason = "; ".join(heard) or "RDKit cannot read its mol block"
         raise InputError(f"{said} is not a readable molecule: {reason}")
     if molecule.GetNumConformers() and molecule.GetConformer().Is3D():
         Chem.AssignStereochemistryFrom3D(molecule)  # what the parser does already; said, not assumed
     return str(Chem.MolToSmiles(molecule))
+
+
+def _sanitize_failure(block: str) -> str | None:
+    """Why RDKit refuses a block it can parse (a carbon with five bonds, an aromatic ring it cannot kekulize): the
+    sanitisation's own words, e.g. "Explicit valence for atom # 0 C, 5, is greater than permitted". RDKit logs them
+    at its error level, beside the stack traces `_rdkit_log` leaves out, so a refused record said only "cannot read
+    its mol block" (found by a tester). None where the block does not even parse (the log has that reason)."""
+    from rdkit import Chem
+
+    unsanitized = Chem.MolFromMolBlock(block, sanitize=False)
+    if unsanitized is None:
+        return None
+    try:
+        Chem.SanitizeMol(unsanitized)
+    except Exception as exc:  # RDKit's MolSanitizeException family (AtomValenceException, KekulizeException, ...)
+        return str(exc).strip() or type(exc).__name__
+    return None
 
 
 def _same_molecule(given: str, drawn: str) -> bool:
