@@ -333,3 +333,20 @@ def test_stacked_tables_label_their_cells_in_the_pages_font(ines_page: Page, ser
         .map((td) => [td.dataset.label, getComputedStyle(td, '::before').fontFamily])""")
     body = page.evaluate("getComputedStyle(document.body).fontFamily")
     assert fonts and [f for f in fonts if f[1] != body] == []
+
+
+def test_the_docking_viewer_takes_the_pose_out_of_the_complex_by_the_name_its_remark_gives(
+        ines_page: Page, service: InProcessService) -> None:
+    """The complex's copy of the rank-1 pose is drawn from the SDF instead, so the viewer leaves it out of the
+    receptor by name: LIG, or LG1... where the receptor held a LIG of its own (the pose's REMARK says which)."""
+    page = ines_page
+    page.goto(f"{service.base_url}/jobs")
+    names = page.evaluate("""async () => {
+        const {complexLigandName} = await import('/static/js/viewer.js');
+        const renamed = 'REMARK 250 PHONOS DIFFDOCK: receptor + rank-1 ligand pose\\n' +
+          'REMARK 250 rank-1 ligand pose: HETATM residue LG1, chain L, number 1 (the\\n' +
+          'REMARK 250 receptor has a residue named LIG already)\\nHETATM    1  C1  LIG X   1\\n';
+        const plain = 'REMARK 250 rank-1 ligand pose: HETATM residue LIG, chain L, number 1\\n';
+        return [complexLigandName(renamed), complexLigandName(plain), complexLigandName('ATOM ...\\n')];
+    }""")
+    assert names == ["LG1", "LIG", "LIG"]  # a complex written before the REMARK: LIG, as it always was

@@ -56,7 +56,8 @@ def test_remarks_are_wrapped_whole_and_the_title_is_read_back() -> None:
     joined = remark_text(text)
     for remark in REMARKS[:3]:
         assert remark in joined
-    assert "".join(joined.split()).endswith("".join(REMARKS[3].split()))  # the path is split, not cut
+    assert "".join(REMARKS[3].split()) in "".join(joined.split())  # the path is split, not cut
+    assert joined.endswith("rank-1 ligand pose: HETATM residue LIG, chain L, number 1")  # where the pose is
     assert text.startswith("TITLE     DiffDock receptor")
     assert gemmi.read_pdb_string(text).info["_struct.title"] == title
     assert strict_header_name(text) == title.lower()  # Biopython lower-cases it

@@ -466,6 +466,10 @@ def test_the_result_says_what_reading_the_receptor_changed(pipeline: DiffDockPip
     assert prep["other_groups_ignored"] == {"LIG": 1} and out.metadata["receptor"]["residues"] == 30
     assert any("2 models" in w for w in out.metadata["warnings"])
     assert any("HIE->H" in w for w in out.metadata["warnings"])
+    # The bound ligand is a LIG: the pose in the complex is LG1, and the metadata says so (found by a tester)
+    assert out.metadata["complex_ligand"] == {"residue_name": "LG1", "chain": "L", "residue_number": 1}
+    pose_lines = [line for line in out.complex_pdb.splitlines() if line.startswith("HETATM") and line[17:20] == "LG1"]
+    assert len(pose_lines) == 13 and {line[21] for line in pose_lines} == {"L"}  # aspirin's heavy atoms
 
 
 def test_poses_keep_the_double_bond_geometry_the_smiles_gives(pipeline: DiffDockPipeline) -> None:

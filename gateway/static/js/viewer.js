@@ -300,12 +300,20 @@ export function splitSdf(sdf) {
   return sdf.split(/^\$\$\$\$\s*$/m).map((record) => record.replace(/^\s*\n/, '')).filter((r) => r.trim()).map((r) => `${r.trimEnd()}\n$$$$\n`);
 }
 
+// The complex's own copy of the rank-1 pose: LIG, or where the receptor held a LIG of its own the name its
+// REMARK 250 gives ("rank-1 ligand pose: HETATM residue LG1, chain L, ...").
+export function complexLigandName(complexPdb) {
+  const said = /^REMARK 250 +rank-1 ligand pose: HETATM residue (\S+), chain/m.exec(complexPdb);
+  return said ? said[1] : 'LIG';
+}
+
 export async function dockingViewer(container, complexPdb, poseRecords) {
   const mol = await load();
   if (!mol) { missing(container); return null; }
   const viewer = create(mol, container);
   const receptor = viewer.addModel(complexPdb, 'pdb');
-  const protein = {model: receptor, not: {resn: 'LIG'}};
+  const ligand = complexLigandName(complexPdb);
+  const protein = {model: receptor, not: {resn: ligand}};
   // A receptor a cartoon cannot draw (a fold of tiny random weights) is drawn as thin sticks instead.
   const receptorStyle = cartoonDrawable(receptor.selectedAtoms({})) ? 'cartoon' : 'sticks';
   const proteinStyle = receptorStyle === 'cartoon' ? {cartoon: {color: '#b8c4d4'}} : {stick: {color: '#b8c4d4', radius: 0.12}};
@@ -322,7 +330,7 @@ export async function dockingViewer(container, complexPdb, poseRecords) {
     pose = poses[i];
     viewer.setStyle({model: receptor}, {}); // the complex's own ligand copy is the rank-1 pose: drawn from the SDF instead
     viewer.setStyle(protein, proteinStyle);
-    viewer.setStyle({model: receptor, not: {resn: 'LIG'}, byres: true, within: {distance: 5, sel: {model: pose}}},
+    viewer.setStyle({model: receptor, not: {resn: ligand}, byres: true, within: {distance: 5, sel: {model: pose}}},
       {...proteinStyle, stick: {colorscheme: 'lightgreyCarbon', radius: 0.12}});
     viewer.setStyle({model: pose}, {stick: {colorscheme: 'orangeCarbon', radius: 0.24}, sphere: {scale: 0.22, colorscheme: 'orangeCarbon'}});
     viewer.render();

@@ -1,8 +1,8 @@
 """Result files of one docking run: complex PDB, ranked SDF, JSON summary.
 
 * complex PDB: the receptor as read (first model, no hydrogens or waters) plus the rank-1 ligand pose
-  as HETATM residue LIG in its own chain, with CONECT records for the ligand bonds (users asked for
-  the complex, DiffDock#99/#249);
+  as HETATM residue LIG in its own chain (LG1, ... where the receptor holds a LIG already; a REMARK 250 says
+  which), with CONECT records for the ligand bonds (users asked for the complex, DiffDock#99/#249);
 * SDF: every pose, best first, each record carrying `rank`, `confidence`, `confidence_band` and
   `sample_index` properties (the reference writes none and hides the confidence in file names), and
   in pocket mode `pocket_distance` / `initial_pocket_distance` (Å, ligand centroid to pocket centre);
@@ -140,6 +140,42 @@ def poses_sdf(mol: Chem.Mol, poses: Sequence[RankedPose], provenance: Mapping[st
     return buffer.getvalue()
 
 
+LIGAND_RESIDUE_NAME = "LIG"
+# When the receptor holds a LIG of its own (a co-crystallised ligand, or an earlier docking's complex used again):
+# the first of these it does not use, so that the pose is the one residue of its name (`resn LG1` in PyMOL).
+_OTHER_LIGAND_NAMES = tuple(f"LG{c}" for c in "123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+@dataclass(frozen=True)
+class LigandResidue:
+    """Where the complex PDB puts the rank-1 pose: residue `name`, chain `chain`, number 1."""
+
+    name: str
+    chain: str
+    number: int = 1
+    renamed_from_lig: bool = False  # the receptor has a LIG already
+
+    def as_json(self) -> dict[str, Any]:
+        return {"residue_name": self.name, "chain": self.chain, "residue_number": self.number}
+
+    def remark(self) -> str:
+        said = f"rank-1 ligand pose: HETATM residue {self.name}, chain {self.chain}, number {self.number}"
+        return said + (f" (the receptor has a residue named {LIGAND_RESIDUE_NAME} already)"
+                       if self.renamed_from_lig else "")
+
+
+def ligand_residue(rec: Receptor) -> LigandResidue:
+    """The complex PDB's residue for the pose: LIG in a chain the receptor does not use; a name of its own where the
+    receptor holds a LIG already (it is kept in the complex, and `resn LIG` found two ligands, the old one first)."""
+    structure = rec.structure
+    used = {residue.name for chain in structure[0] for residue in chain}
+    chain = _free_chain_id(structure)
+    if LIGAND_RESIDUE_NAME not in used:
+        return LigandResidue(LIGAND_RESIDUE_NAME, chain)
+    name = next((n for n in _OTHER_LIGAND_NAMES if n not in used), "LGZ")
+    return LigandResidue(name, chain, renamed_from_lig=True)
+
+
 def _free_chain_id(structure: gemmi.Structure) -> str:
     used = {chain.name for chain in structure[0]}
     for candidate in "LXYZ" + "ABCDEFGHIJKMNOPQRSTUVW" + "0123456789":
@@ -171,8 +207,11 @@ def _pdb_charge(charge: int) -> str:
 
 def complex_pdb(rec: Receptor, mol: Chem.Mol, pose: RankedPose, remarks: Sequence[str],
                 title: str | None = None) -> str:
-    """Receptor + the given ligand pose (HETATM LIG) + CONECT for the ligand bonds; `title` (the model and its
-    weights) becomes the TITLE records, each remark REMARK 250 records."""
+    """Receptor + the given ligand pose (HETATM LIG, or ligand_residue's name) + CONECT for the ligand bonds;
+    `title` (the model and its weights) becomes the TITLE records, each remark REMARK 250 records, and one more
+    says where the pose is."""
+    residue = ligand_residue(rec)
+    remarks = [*remarks, residue.remark()]
     structure = rec.structure.clone()
     structure.setup_entities()
     receptor_text = structure.make_pdb_string(gemmi.PdbWriteOptions(minimal=True))
@@ -189,17 +228,17 @@ def complex_pdb(rec: Receptor, mol: Chem.Mol, pose: RankedPose, remarks: Sequenc
         if line.startswith("TER") and len(line) >= 11 and line[6:11].strip().isdigit():
             last_serial = max(last_serial, int(line[6:11]))
         lines.append(line)
-    chain = _free_chain_id(structure)
+    chain, resname = residue.chain, residue.name
     names = _ligand_atom_names(mol)
     first = last_serial + 1
     for i, atom in enumerate(mol.GetAtoms()):
         x, y, z = pose.positions[i]
         element = atom.GetSymbol().upper()
         lines.append(
-            f"HETATM{first + i:5d} {_pdb_atom_name(names[i], element)} LIG {chain}   1    {x:8.3f}{y:8.3f}{z:8.3f}"
+            f"HETATM{first + i:5d} {_pdb_atom_name(names[i], element)} {resname} {chain}   1    {x:8.3f}{y:8.3f}{z:8.3f}"
             f"  1.00  0.00          {element:>2s}{_pdb_charge(atom.GetFormalCharge())}"
         )
-    lines.append(f"TER   {first + mol.GetNumAtoms():5d}      LIG {chain}   1".ljust(80))
+    lines.append(f"TER   {first + mol.GetNumAtoms():5d}      {resname} {chain}   1".ljust(80))
     for atom in mol.GetAtoms():
         partners = sorted(first + n.GetIdx() for n in atom.GetNeighbors())
         for chunk in range(0, len(partners), 4):

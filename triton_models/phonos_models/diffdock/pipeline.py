@@ -221,7 +221,7 @@ class DiffDockPipeline:
             "esm_weights": self.esm.weights.short,
         } | ({"note": note} if note else {})
         remarks = [
-            "PHONOS DIFFDOCK: receptor + rank-1 ligand pose (HETATM LIG)",
+            "PHONOS DIFFDOCK: receptor + rank-1 ligand pose",
             f"rank-1 confidence {poses[0].confidence:.3f} ({outputs.confidence_band(poses[0].confidence)})"
             if poses[0].confidence is not None else "no confidence model",
             f"score weights {self.score.weights.short}",
@@ -273,6 +273,8 @@ class DiffDockPipeline:
             "timings": {k: round(v, 4) for k, v in timings.items()},
             "sampling": sampling_info,
             "receptor": receptor_info,
+            # Where the complex PDB holds the rank-1 pose (LIG unless the receptor has a LIG of its own).
+            "complex_ligand": outputs.ligand_residue(rec).as_json(),
         } | ({"note": note} if note else {}) | _warnings(rec.preparation.warnings() + list(pocket.notes if pocket else ()), lig) | ({"pocket": pocket.as_json()} if pocket is not None else {})
         return DockingOutput(
             complex_pdb=complex_pdb,
