@@ -33,10 +33,11 @@ def test_accounts_list_shows_balances_keys_jobs_and_sign_in(twin_factory: type, 
     assert list(accounts) == ["yann", "zoe"]  # by username
     assert accounts["zoe"] | {"created_at": None, "last_used_at": None} == {
         "username": "zoe", "email": "zoe@example.org", "credits": 490, "created_at": None, "can_sign_in": False,
-        "active_keys": 2, "last_used_at": None, "jobs": 1, "active_jobs": 0}
+        "active_keys": 2, "last_used_at": None, "jobs": 1, "active_jobs": 0,
+        "max_rate_limit": 100_000}  # the test keys' 100,000/min (the ceiling is the larger of 60 and the first key's)
     assert accounts["yann"]["can_sign_in"] and accounts["yann"]["jobs"] == 0 and accounts["yann"]["credits"] == 70
 
     assert phonos(["accounts", "list", "--data-dir", str(tmp_path / "var")]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split()[:4] == ["USERNAME", "EMAIL", "CREDITS", "KEYS"]
-    assert table[2].split()[:7] == ["zoe", "zoe@example.org", "490", "2", "1", "0", "no"]
+    assert table[0].split()[:5] == ["USERNAME", "EMAIL", "CREDITS", "KEYS", "MAX/MIN"]
+    assert table[2].split()[:8] == ["zoe", "zoe@example.org", "490", "2", "100000", "1", "0", "no"]
