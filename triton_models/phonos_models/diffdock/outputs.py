@@ -206,11 +206,11 @@ def _pdb_charge(charge: int) -> str:
 
 
 def complex_pdb(rec: Receptor, mol: Chem.Mol, pose: RankedPose, remarks: Sequence[str],
-                title: str | None = None) -> str:
+                title: str | None = None, residue: LigandResidue | None = None) -> str:
     """Receptor + the given ligand pose (HETATM LIG, or ligand_residue's name) + CONECT for the ligand bonds;
     `title` (the model and its weights) becomes the TITLE records, each remark REMARK 250 records, and one more
-    says where the pose is."""
-    residue = ligand_residue(rec)
+    says where the pose is. `residue`: ligand_residue(rec), when the caller has it already (for the metadata)."""
+    residue = ligand_residue(rec) if residue is None else residue
     remarks = [*remarks, residue.remark()]
     structure = rec.structure.clone()
     structure.setup_entities()

@@ -233,7 +233,8 @@ class DiffDockPipeline:
         # The model and its weights in the TITLE too: what a viewer shows when the complex is opened.
         title = (f"DiffDock receptor + rank-1 ligand pose, score weights {self.score.weights.name}, confidence "
                  f"weights {self.confidence.weights.name}" + (" (NOT A REAL PREDICTION)" if note else ""))
-        complex_pdb = outputs.complex_pdb(rec, lig.mol, poses[0], remarks, title)
+        ligand_residue = outputs.ligand_residue(rec)
+        complex_pdb = outputs.complex_pdb(rec, lig.mol, poses[0], remarks, title, ligand_residue)
         sdf = outputs.poses_sdf(lig.mol, poses, provenance, request.ligand_smiles.strip())
         t_out = time.perf_counter()
         timings = {
@@ -274,7 +275,7 @@ class DiffDockPipeline:
             "sampling": sampling_info,
             "receptor": receptor_info,
             # Where the complex PDB holds the rank-1 pose (LIG unless the receptor has a LIG of its own).
-            "complex_ligand": outputs.ligand_residue(rec).as_json(),
+            "complex_ligand": ligand_residue.as_json(),
         } | ({"note": note} if note else {}) | _warnings(rec.preparation.warnings() + list(pocket.notes if pocket else ()), lig) | ({"pocket": pocket.as_json()} if pocket is not None else {})
         return DockingOutput(
             complex_pdb=complex_pdb,
