@@ -22,18 +22,24 @@ from phonos_config.json_text import json_value_text
 from phonos_config.service import ServiceSettings
 
 
-def operator_program(argv0: str | None = None, on_path: str | None = None) -> str:
+def operator_program(argv0: str | None = None, on_path: str | None = None, interpreter: str | None = None) -> str:
     """How the person who started `phonos serve` types `phonos` for another verb: `phonos` when that name on
     PATH is this very program, else its path: from the working directory when it lies under it, as the
     README writes the operator's verbs (`.venv/bin/phonos`), else absolute. `scripts/serve.sh` runs
     `.venv/bin/phonos`, which is not on PATH: a hint that said `phonos users set-password` answered
     "command not found".
 
-    `argv0` and `on_path` (what `shutil.which("phonos")` found) are parameters for the tests."""
+    Started as `python -m launcher.cli`: `phonos` when PATH has one, else the `phonos` installed beside that
+    Python (`.venv/bin/phonos`), else `phonos`. A bare `phonos` there answered "command not found" too.
+
+    `argv0`, `on_path` (what `shutil.which("phonos")` found) and `interpreter` are parameters for the tests."""
     argv0 = sys.argv[0] if argv0 is None else argv0
-    if Path(argv0).name != "phonos":  # `python -m launcher.cli` (tests): the installed name is the best guess
-        return "phonos"
     found = shutil.which("phonos") if on_path is None else on_path
+    if Path(argv0).name != "phonos":  # `python -m launcher.cli`, or a verb run in process
+        beside = Path(sys.executable if interpreter is None else interpreter).parent / "phonos"
+        if found or not beside.is_file():
+            return "phonos"
+        argv0 = str(beside)
     program = os.path.realpath(argv0)
     if found and os.path.realpath(found) == program:
         return "phonos"

@@ -532,7 +532,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
                     tables.size(report.database_bytes)), indent="  "))
         print(said(("result files:", f"{report.files_copied} copied ({tables.size(report.bytes_copied)}),",
                     f"{report.files_present} already there"), indent="  "))
-        print(tables.restore_command(report.destination))
+        from launcher.banner import operator_program
+
+        print(tables.restore_command(report.destination, operator_program()))
     for name in report.missing:
         print(said((f"warning: result file {name}", "is named by the database", "but missing from the data directory"),
                    sys.stderr), file=sys.stderr)

@@ -154,14 +154,15 @@ def command_words() -> frozenset[str]:
     return client_words(build_parser())
 
 
-def restore_command(destination: Path) -> str:
+def restore_command(destination: Path, program: str = "phonos") -> str:
     """`phonos backup`'s last line: `  to restore, start from it: phonos serve --data-dir <backup>`, the one line
     it always was where it fits and piped; on a narrower terminal the command under it in lines that end ` \\`
-    (the path quoted where it needs to be), so it copies and pastes as one command."""
-    words = ("phonos", "serve", "--data-dir", str(destination))
+    (the path quoted where it needs to be), so it copies and pastes as one command. `program`: how `phonos` is
+    typed here (launcher.banner.operator_program: `.venv/bin/phonos` where PATH has no `phonos`)."""
+    words = (program, "serve", "--data-dir", str(destination))
     line = f"  to restore, start from it: {' '.join(words)}"
     cells = terminal_cells()
     if cells is None or width(line) <= cells:
         return line
     return "\n".join(["  to restore, start from it:",
-                      *command_in_lines([shlex.quote(word) for word in words], cells, indent="    ")])
+                      *command_in_lines([program, *(shlex.quote(word) for word in words[1:])], cells, indent="    ")])

@@ -24,6 +24,7 @@ from aiohttp import web
 from jobservice import admin
 from jobservice.accounts import NewKey
 from jobservice.admin import FirstStart
+from launcher import tables
 from launcher.banner import endpoint_lines, operator_program, sign_in_line
 from launcher.serve import (
     JobServiceChild,
@@ -94,6 +95,13 @@ class _Ok(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+
+@pytest.fixture(autouse=True)
+def phonos_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The banners below are read as printed for a `phonos` PATH finds (how the operator's program is named where
+    it is not is test_the_operator_program_is_named_as_it_can_be_typed's)."""
+    monkeypatch.setattr("launcher.serve.operator_program", lambda: "phonos")
 
 
 @pytest.fixture
@@ -256,7 +264,26 @@ def test_the_operator_program_is_named_as_it_can_be_typed(tmp_path: Path, monkey
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     assert operator_program(str(program), on_path="") == str(program)  # not under the working directory
-    assert operator_program(str(REPO / "launcher" / "cli.py"), on_path="") == "phonos"  # python -m launcher.cli
+    # `python -m launcher.cli`: `phonos` on PATH, else the one installed beside that Python, else the bare name.
+    cli = str(REPO / "launcher" / "cli.py")
+    python = str(program.parent / "python")
+    assert operator_program(cli, on_path="/usr/local/bin/phonos", interpreter=python) == "phonos"
+    assert operator_program(cli, on_path="", interpreter=python) == str(program)  # elsewhere: absolute
+    monkeypatch.chdir(tmp_path)
+    assert operator_program(cli, on_path="", interpreter=python) == ".venv/bin/phonos"
+    assert operator_program(cli, on_path="", interpreter=str(elsewhere / "python")) == "phonos"  # none beside it
+
+
+@pytest.mark.unit
+def test_backup_names_the_restore_command_as_it_can_be_typed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`phonos backup` said `phonos serve --data-dir …` where PATH has no `phonos` (the README's `.venv/bin/phonos`)."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setattr(tables, "terminal_cells", lambda: None)  # piped: one line
+    assert tables.restore_command(Path("/b/k"), ".venv/bin/phonos") == (
+        "  to restore, start from it: .venv/bin/phonos serve --data-dir /b/k")
+    monkeypatch.setattr(tables, "terminal_cells", lambda: 40)  # a narrow terminal: lines that paste as one command
+    lines = tables.restore_command(Path("/backups/with space/2026"), ".venv/bin/phonos").splitlines()
+    assert lines[1].strip().startswith(".venv/bin/phonos") and "'/backups/with space/2026'" in "".join(lines), lines
 
 
 @pytest.mark.integration
