@@ -21,6 +21,7 @@ import asyncio
 import logging
 import re
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from typing import Any
 
 from aiohttp import web
@@ -34,6 +35,7 @@ from gateway.response_headers import API_SECURITY_HEADERS, SERVER
 from phonos_common.forwarded import client_unit, peer_ip, trusted_peer
 from phonos_common.ratelog import RateLimitedLog
 from phonos_config.edge import Network
+from phonos_config.request_ids import request_id
 
 logger = logging.getLogger(__name__)
 
@@ -152,9 +154,13 @@ class EdgeRequestHandler(RequestHandler):
                             "request headers within %g s", _peer(self.peername), self._header_timeout_s)
         error = errors.client_error(408, f"no complete request headers within {self._header_timeout_s:g} s")
         body = error.body()
-        head = (f"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
-        self.transport.write(head + body)
+        # The headers every other answer carries (README: every answer has a request id), written by hand: no
+        # request was parsed, so there is no response object for aiohttp to write.
+        headers = {"Content-Type": "application/json", "Content-Length": str(len(body)), "Connection": "close",
+                   "Date": formatdate(usegmt=True), "Server": SERVER, REQUEST_ID_HEADER: request_id(None),
+                   **API_SECURITY_HEADERS}
+        head = "HTTP/1.1 408 Request Timeout\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        self.transport.write(head.encode("latin-1") + body)
         self.force_close()
 
     async def finish_response(self, request: BaseRequest, resp: web.StreamResponse,

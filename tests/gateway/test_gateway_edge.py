@@ -11,6 +11,7 @@ import contextlib
 import gzip
 import json
 import logging
+import re
 import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -319,6 +320,12 @@ def test_slow_headers_get_a_408_and_the_socket_is_closed() -> None:
             response = await exchange(port, b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: a", wait_s=5)
             assert time.monotonic() - started < 3
             assert assert_json_error(response, 408)["error"] == "Request timeout"
+            # The headers of every other answer: it had a bare three before (README: every answer has a request id).
+            headers = parse(response)[1]
+            assert re.fullmatch(r"[0-9a-f]{32}", headers["x-request-id"]), headers
+            assert (headers["server"], headers["cache-control"], headers["x-content-type-options"]) == (
+                "phonos", "no-store", "nosniff"), headers
+            assert headers["content-security-policy"].startswith("default-src 'none'") and headers["date"], headers
             silent = await exchange(port, b"", wait_s=5)  # connects and says nothing
             assert_json_error(silent, 408)
             # A request that completes in time is unaffected by the timer afterwards.
