@@ -93,6 +93,10 @@ OUT_OF_RANGE = [
     (["jobs", "download", JOB_ID, "--format", "all"], '--format "all" is not a format any model makes; the models '
      "make pdb, cif, json, pae, plddt_plot, pae_plot, zip, relaxed_pdb, relaxed_cif, a3m, timings, coverage_plot, "
      "rank_N_pdb, rank_N_relaxed_pdb, sdf, confidence_plot, txt"),
+    # rank_N_pdb in the list read as if rank 1 had one too: the best model's file is the plain pdb
+    (["jobs", "download", JOB_ID, "--format", "rank_1_pdb"], 'confidence_plot, txt; rank 1 is "pdb"'),
+    (["fold", "MKTAYIAKQ", "--model", "alphafold2", "--formats", "rank_1_relaxed_pdb"],
+     'rank_N_relaxed_pdb, or all; rank 1 is "relaxed_pdb"'),
 ]
 
 

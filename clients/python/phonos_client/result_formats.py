@@ -62,4 +62,10 @@ def refusal(flag: str, given: str, models: Iterable[str], *, many: bool = True) 
     what = ", ".join(f'"{w}"' for w in bad)
     whose, make = (models[0], "it makes") if len(models) == 1 else ("any model", "the models make")
     some = "is not a format" if len(bad) == 1 else "are not formats"
-    return f"{flag} {what} {some} {whose} makes; {make} {said(known)}{f', or {ALL}' if many else ''}"
+    first = [w for w in bad if _RANK_ONE.fullmatch(w)]
+    # `rank_N_pdb` in the list reads as if rank_1_pdb were one: the best model's file has the plain name.
+    hint = "".join(f'; rank 1 is "{w.removeprefix("rank_1_")}"' for w in first)
+    return f"{flag} {what} {some} {whose} makes; {make} {said(known)}{f', or {ALL}' if many else ''}{hint}"
+
+
+_RANK_ONE = re.compile(r"rank_1_((?:relaxed_)?pdb)")
