@@ -54,6 +54,9 @@ def test_a_health_probes_own_query_is_ignored() -> None:
     # before: 400 'unknown query parameter "probe": this route accepts no query parameters'
     status, _, body = parse(answer(b"GET /v1/health?probe=lb1&_=1700000000 HTTP/1.1\r\nHost: x\r\n\r\n"))
     assert status in (200, 503) and b'"status"' in body  # this test's service reports itself degraded
+    # the OpenAPI document too (README: the two public routes without parameters ignore a query)
+    status, _, body = parse(answer(b"GET /v1/openapi.json?v=2 HTTP/1.1\r\nHost: x\r\n\r\n"))
+    assert status == 200 and b'"openapi"' in body
     # a route that takes query parameters still refuses a typo
     assert assert_json_error(answer(b"GET /v1/jobs?limt=5 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer pk_wrong\r\n\r\n"),
                              401)
