@@ -280,6 +280,8 @@ class Dispatcher:
         queue, gate = self._queues[model], self.outages.gate(model)
         while True:
             await gate.wait_open()
+            if not await self.outages.ready_to_claim(model):  # Triton still loading it: the gate closed
+                continue
             async with await self._capacity[model].sized():
                 turn = await queue.get()
                 if not gate.is_open:  # the model went away while this worker waited for work
@@ -296,6 +298,8 @@ class Dispatcher:
         assert self._lease is not None
         while True:
             await gate.wait_open()
+            if not await self.outages.ready_to_claim(model):
+                continue
             async with await self._capacity[model].sized():
                 try:
                     job = await self._jobs.claim_next(model, self._lease, self._max_running)

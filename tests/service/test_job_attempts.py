@@ -7,6 +7,7 @@ directory; PostgreSQL: the same database, where a dead service's job is taken ov
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +129,34 @@ def test_unknown_reason_written_by_a_newer_service_reads_as_none(twin_factory: t
     service.sql("UPDATE jobs SET requeue_reason = 'a_future_reason', attempts = 2 WHERE id = ?", job_id)
     job = client.get(f"/v1/jobs/{job_id}").json()
     assert job["status"] == "completed" and job["attempt"] == 2 and "requeue_reason" not in job, job
+
+
+def test_a_job_handed_back_waits_while_triton_loads_the_model_and_keeps_why(twin_factory: type,
+                                                                            tmp_path: Path) -> None:
+    """The restart's own start: the model still loading at the model server. Was: dispatch claimed the job before it
+    found the model not ready, so it went running (a `job.started` webhook for a run that never happened) and
+    back to pending with `requeue_reason` model_unavailable, hiding the service_stopped that requeued it."""
+    first, client, job_id = running_first_time(twin_factory, tmp_path / "var")
+    first.stop()
+
+    twin = InMemoryInference.for_specs(first.specs, DEFAULT_MODEL_REPOSITORY)
+    loading = first.specs["esmfold"].triton_model
+    twin.set_ready(loading, False)  # Triton has not loaded it yet
+    twin.script("esmfold", Slow(60))
+    second = twin_factory.start(data_dir=tmp_path / "var", inference=twin, PHONOS_MAX_ATTEMPTS="3")
+    again = second.client(key_of(client))
+    wait_until(lambda: second.sql("SELECT 1 FROM jobs WHERE id = ? AND status = 'pending'", job_id), 10)
+    time.sleep(1.5)  # three of the outage watcher's probes: long enough for a claim to have been made
+    waiting = again.get(f"/v1/jobs/{job_id}").json()
+    assert (waiting["status"], waiting.get("requeue_reason")) == ("pending", "service_stopped"), waiting
+    assert not [c for c in twin.calls if c.request_id == job_id], "called while the model was not loaded"
+
+    twin.set_ready(loading, True)  # loaded: the job runs, once, still saying why it was requeued
+    job = again.wait_for(job_id, ("running",), timeout_s=30)
+    assert (job["attempt"], job["requeue_reason"]) == (1, "service_stopped"), job
+    events = state_events(second, key_of(client), job_id, 4)
+    assert [e["status"] for e in events] == ["pending", "running", "pending", "running"], events
+    assert [c.request_id for c in twin.calls].count(job_id) == 1
+    assert again.post(f"/v1/jobs/{job_id}/cancel").json()["status"] == "cancelled"
+    history = again.get(f"/v1/jobs/{job_id}").json()
+    assert history.get("requeue_reason") == "service_stopped", history
