@@ -237,6 +237,9 @@ def validate_url(url: str, *, allow_http_loopback: bool, networks: tuple[egress.
         raise InvalidArgument(f"url {json_value_text(url)} is not a valid URL") from None
     if port == 0:  # in urlsplit's range, but nothing listens there: every delivery would fail
         raise InvalidArgument(f"url {json_value_text(url)} has port 0; use a port from 1 to 65535 (or none)")
+    if not parts.netloc and "://" not in url:  # `example.org/hook`: a host read as a path; "no host" misled
+        raise InvalidArgument(f"url {json_value_text(url)} has no scheme; start it with https://, e.g. "
+                              f"{json_value_text('https://' + url)}")
     if not host:
         raise InvalidArgument(f"url {json_value_text(url)} has no host; use e.g. https://example.org/phonos-hook")
     if parts.username is not None or parts.password is not None:

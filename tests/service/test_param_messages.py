@@ -72,6 +72,8 @@ ECHOED_VALUES = [
     ("POST", "/v1/webhooks", {"url": "https://[zz/hook"}, {}, 'url "https://[zz/hook" is not a valid URL'),
     ("POST", "/v1/webhooks", {"url": "https:///hook"}, {},
      'url "https:///hook" has no host; use e.g. https://example.org/phonos-hook'),
+    ("POST", "/v1/webhooks", {"url": "example.org/hook"}, {},  # it said "has no host", which it has
+     'url "example.org/hook" has no scheme; start it with https://, e.g. "https://example.org/hook"'),
 ]
 
 
