@@ -311,9 +311,14 @@ def test_a_running_job_shows_the_models_progress_live(cleo_page: Page, service: 
         # Cancelled by keyboard: the focus goes to the words that take the status card's place, not the page's top.
         page.focus("#cancel-job")
         page.keyboard.press("Enter")
+        # A started job keeps its whole price, and the dialog and the page say so plainly ("credits for compute
+        # already spent are not refunded" read as a partial refund to a tester).
+        expect(page.locator("dialog[open]")).to_contain_text("keeps its whole price")
         page.locator("dialog[open] [data-confirm]").focus()
         page.keyboard.press("Enter")
         expect(page.locator("#job-cancelled")).to_be_focused(timeout=30_000)
+        expect(page.locator("#job-cancelled")).to_contain_text(re.compile(r"It had started, so it keeps its whole "
+                                                                          r"price: \d+ credits, not refunded\."))
     finally:
         api.post(f"/v1/jobs/{job_id}/cancel")  # free the only ESMFold slot for the other tests
     expect(page.locator("#status-card")).to_have_count(0, timeout=30_000)

@@ -41,7 +41,7 @@ export async function cancelJob(job, {signal = null, sending = null, returnTo = 
     title: 'Cancel this job?',
     body: job.status === 'pending'
       ? 'It has not started: its credits are refunded.'
-      : 'It is running: the model stops at its next check. Credits for compute already spent are not refunded.',
+      : 'It is running: the model stops at its next check. A job that has started keeps its whole price: its credits are not refunded.',
     confirm: 'Cancel job', dismiss: 'Keep it', danger: true, // not "Cancel" beside "Cancel job"
   });
   if (!ok) return false;
@@ -214,7 +214,7 @@ export async function render(main, {query}) {
       || (selectAll.isConnected ? selectAll : nameInput);
     const ok = await confirmDialog(action === 'cancel' ? {returnTo,
       title: `Cancel ${jobWord(jobs.length)}?`,
-      body: 'Jobs that have not started get their credits back. Running ones stop at their next check; credits for compute already spent are not refunded.',
+      body: 'Jobs that have not started get their credits back. Running ones stop at their next check and keep their whole price: their credits are not refunded.',
       confirm: `Cancel ${jobWord(jobs.length)}`, danger: true,
     } : {returnTo,
       title: `Delete ${jobWord(jobs.length)}?`,
