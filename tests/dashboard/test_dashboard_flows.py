@@ -427,9 +427,14 @@ def test_search_finds_jobs_by_name_and_a_finished_job_can_be_deleted(cleo_page: 
     shot(page, "28-job-delete-confirm")
     dialog.locator("[data-confirm]").click()
     page.wait_for_url("**/jobs")
+    # The list says what happened, as the bulk bar's "Deleted 2 jobs" does (the page only changed before), once.
+    expect(page.locator(".toast-text")).to_have_text("Deleted “zebra fold 2”")
     expect(page.locator(f"#jobs-body tr[data-job-id='{ids['Zebra fold 1']}']")).to_be_visible()
     assert page.locator(f"#jobs-body tr[data-job-id='{ids['zebra fold 2']}']").count() == 0
     assert api.get(f"/v1/jobs/{ids['zebra fold 2']}").status_code == 404
+    page.reload()
+    expect(page.locator(f"#jobs-body tr[data-job-id='{ids['Zebra fold 1']}']")).to_be_visible()
+    expect(page.locator(".toast-text")).to_have_count(0)  # said once, not at every visit
 
 
 def test_a_missing_receptor_file_is_marked_on_the_upload_not_on_the_unused_job_list(
@@ -442,6 +447,18 @@ def test_a_missing_receptor_file_is_marked_on_the_upload_not_on_the_unused_job_l
     expect(page.locator("#error-protein_pdb")).to_contain_text("needs a receptor")
     expect(page.locator("#f-protein_pdb-file")).to_have_class(re.compile("invalid"))
     expect(page.locator("#f-protein_pdb-job")).not_to_have_class(re.compile("invalid"))
+    # A file that is no PDB is said by its name, before any request: the API's words ("file paths and URLs are not
+    # accepted") spoke to API callers, not to someone who had just chosen a file.
+    posted: list[str] = []
+    page.on("request", lambda r: posted.append(r.url) if r.method == "POST" and "/v1/predict" in r.url else None)
+    page.set_input_files("#f-protein_pdb-file", files=[{"name": "notes.txt", "mimeType": "text/plain",
+                                                          "buffer": b"not a structure\n"}])
+    page.click("#submit-job")
+    expect(page.locator("#error-protein_pdb")).to_have_text(
+        "notes.txt has no ATOM or HETATM records: choose the receptor's PDB file (mmCIF, SDF and other formats cannot "
+        "be read here).")
+    expect(page.locator("#f-protein_pdb-file")).to_be_focused()
+    assert posted == []
 
 
 def test_sign_out_is_one_menu_away_in_the_top_bar_below_the_sidebar_width(browser: Browser, service: ServiceProcess,

@@ -245,3 +245,19 @@ def test_the_forms_speak_in_their_own_words(browser: Browser, service: InProcess
     expect(page.get_by_role("alert")).to_contain_text("Enter a username and a password.")
     expect(page.locator("#username")).to_be_focused()
     page.close()
+
+
+def test_the_sidebars_balance_follows_jobs_the_list_draws_by_itself(browser: Browser, service: InProcessService) -> None:
+    """A tester kept Jobs open while four jobs were submitted with a key: the table drew them by itself, and the
+    sidebar still said the balance from before them (it was read once per page load)."""
+    rhea = make_user(service, "rhea")  # type: ignore[arg-type]
+    page = signed_in(browser, service, rhea)  # type: ignore[arg-type]
+    credits = page.locator("#side-credits")
+    expect(credits).to_have_text("5,000 credits")
+    client = service.client(rhea.api_key)
+    ids = [client.predict(name=f"from a script {i}").json()["job_id"] for i in range(2)]
+    for job_id in ids:
+        expect(page.locator(f'#jobs-body tr[data-job-id="{job_id}"]')).to_be_visible()
+    expect(credits).to_have_text("4,980 credits")  # two ESMFold jobs, 10 credits each, without a reload
+    assert client.balance() == 4980
+    page.close()

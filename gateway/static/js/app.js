@@ -37,6 +37,20 @@ export function brand(href = '/jobs') {
     h('div', {}, h('div', {class: 'brand-name'}, 'phonos'), h('div', {class: 'brand-tag'}, TAGLINE)));
 }
 
+function showBalance(credits, failed = () => {}) {
+  api.get('/v1/account').then((account) => {
+    replace(credits, `${num(account.credits.balance)} credits`);
+  }).catch(failed);
+}
+
+/** The sidebar's balance asked again. It was read once per page load, so it went stale while the jobs list drew new
+ * jobs by itself (submitted with a key, 200 credits later the sidebar still said the old balance) or a job page saw
+ * its job refunded; those pages call this when what they show changes. A failed ask keeps the figure shown. */
+export function refreshCredits() {
+  const credits = document.getElementById('side-credits');
+  if (credits) showBalance(credits);
+}
+
 function shell(session, active) {
   const credits = h('div', {class: 'credits', id: 'side-credits'}, '…');
   const toggle = h('button', {class: 'btn ghost menu-toggle', type: 'button', id: 'menu-toggle'},
@@ -57,9 +71,7 @@ function shell(session, active) {
   disclosure(side, toggle, menu);
   // tabindex -1: the skip link's target takes the focus, so the next Tab goes on from the page's content.
   const main = h('main', {class: 'main', id: 'main', tabindex: '-1'});
-  api.get('/v1/account').then((account) => {
-    replace(credits, `${num(account.credits.balance)} credits`);
-  }).catch(() => replace(credits, ''));
+  showBalance(credits, () => replace(credits, ''));
   // The first thing a keyboard reaches: past the navigation's eight stops to the page itself (WCAG 2.4.1).
   const skip = h('a', {class: 'skip-link', href: '#main', on: {click: (event) => {
     event.preventDefault();

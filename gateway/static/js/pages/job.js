@@ -2,14 +2,14 @@
 // pLDDT and PAE plots, every download and the provenance of the result.
 
 import {ApiError, api, download, signInUrl} from '../api.js';
-import {pageHeader} from '../app.js';
+import {pageHeader, refreshCredits} from '../app.js';
 import {compareCard} from '../compare.js';
 import {announce, busy, confirmDialog, copyText, focusIfLost, h, icon, replace, toast} from '../dom.js';
 import {ACTIVE, PLDDT_BANDS, ago, dateTime, modelName, num, plddtBand, shortId} from '../format.js';
 import {paeHeatmap, plddtPlot} from '../plots.js';
 import {kvRows, provenance} from '../provenance.js';
 import {dockingViewer, splitSdf, structureViewer} from '../viewer.js';
-import {cancelJob, queuePlace, statusPill} from './jobs.js';
+import {cancelJob, queuePlace, sayOnJobsList, statusPill} from './jobs.js';
 import {shareButton} from '../share.js';
 
 export const title = 'Job';
@@ -472,6 +472,8 @@ export async function render(main, {params, query}) {
     const done = busy(button);
     try {
       await api.del(`/v1/jobs/${encodeURIComponent(job.job_id)}`);
+      // The list says it (the bulk bar's "Deleted 2 jobs" had no single-job twin: the page just changed).
+      sayOnJobsList(`Deleted ${job.name ? `“${job.name}”` : `job ${shortId(job.job_id)}`}`);
       location.assign('/jobs');
     } catch (err) { toast(err.message); done(); }
   }
@@ -530,7 +532,10 @@ export async function render(main, {params, query}) {
     job = fresh;
     redrawHeader();
     await show();
-    if (job.status !== before) sayStatus(job);
+    if (job.status !== before) {
+      sayStatus(job);
+      refreshCredits(); // a refund (failed, cancelled while pending) changes the sidebar's balance
+    }
   }
 
   /** A status change seen by a poll, said once through the page's polite live region (the pill and the card change

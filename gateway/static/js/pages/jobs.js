@@ -2,7 +2,7 @@
 // can be selected and cancelled or deleted together (after a FASTA file's twenty folds, say).
 
 import {api} from '../api.js';
-import {pageHeader} from '../app.js';
+import {pageHeader, refreshCredits} from '../app.js';
 import {announce, confirmDialog, h, icon, replace, toast} from '../dom.js';
 import {ACTIVE, STATUSES, ago, dateTime, duration, modelName, shortId} from '../format.js';
 
@@ -115,8 +115,26 @@ export function waitedText(job) {
   return 'Not started yet';
 }
 
+// What a page that leaves for the jobs list had to say (a job deleted on its own page): the list says it as it opens.
+// A full page load separates the two, so it waits in sessionStorage (this tab only), said once.
+const SAY_ON_ARRIVAL = 'phonos.jobs.say';
+
+export function sayOnJobsList(message) {
+  try { sessionStorage.setItem(SAY_ON_ARRIVAL, message); } catch { /* storage off: the list opens without it */ }
+}
+
+function saidOnArrival() {
+  try {
+    const message = sessionStorage.getItem(SAY_ON_ARRIVAL);
+    sessionStorage.removeItem(SAY_ON_ARRIVAL);
+    return message;
+  } catch { return null; }
+}
+
 export async function render(main, {query}) {
   const models = (await api.get('/v1/models')).models;
+  const arrival = saidOnArrival();
+  if (arrival) toast(arrival);
   const state = readState(query, models);
   // A person's change of page, filter or search is a step of the browser's history: it was written in place, and
   // Back from the second page (or a filter) skipped the list's earlier states, to the page before the list.
@@ -280,6 +298,7 @@ export async function render(main, {query}) {
 
   let timer = null;
   let inFlight = false;
+  let drawn = null; // what the last answer showed (the jobs, their states and costs): a change asks the balance again
   let again = false; // a filter or page change arrived while a request was in flight: run once more
 
   function row(job) {
@@ -397,6 +416,9 @@ export async function render(main, {query}) {
       return refresh(userAction);
     }
     said.seen(page.jobs);
+    const showing = `${page.pagination.total}|${page.jobs.map((j) => `${j.job_id}:${j.status}:${j.credits_used ?? ''}`)}`;
+    if (drawn !== null && showing !== drawn) refreshCredits(); // new jobs charged, ended ones refunded
+    drawn = showing;
     if (!page.jobs.length) {
       selected.clear();
       showBulkBar();

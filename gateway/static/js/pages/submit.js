@@ -66,6 +66,17 @@ function pocketValue(text, radius) {
   return pocket;
 }
 
+const ATOM_RECORD = /^(ATOM  |HETATM)/m;
+
+/** What the form says itself, before a request: `title` and `message` as the API's errors have them. */
+class FormError extends Error {
+  constructor(title, message, field) {
+    super(message);
+    this.title = title;
+    this.field = field; // the field it is about (`inputs`' key)
+  }
+}
+
 function readFile(file) {
   return new Promise((resolve, reject) => {
     const reader = new FileReader();
@@ -143,7 +154,18 @@ async function buildForm(model, {query, models, earlier}) {
     fromJob.addEventListener('change', sync); fromFile.addEventListener('change', sync); sync();
     setters[key] = (pdb) => { fileText[key] = pdb; fromFile.checked = true; fromJob.checked = false; sync(); kept(upload); };
     // `el` (the control an error marks and focuses) follows the radio chosen at submission, not at build time.
-    inputs[key] = {value: () => (fromJob.checked ? select.value : fileText[key]), get el() { return fromJob.checked ? select : upload; }};
+    inputs[key] = {value: async () => {
+      if (fromJob.checked) return select.value;
+      const text = await fileText[key];
+      const chosen = upload.files[0];
+      // A file with no atom records (a text file, a ligand's SDF, an mmCIF) is said by its name here: the API's
+      // refusal speaks to API callers ("PDB file content or the job_id of a completed job; file paths and URLs
+      // are not accepted"), which read as nonsense beside a file the person had just chosen.
+      if (chosen && text !== undefined && !ATOM_RECORD.test(text)) {
+        throw new FormError('Not a PDB file', `${chosen.name} has no ATOM or HETATM records: choose the receptor's PDB file (mmCIF, SDF and other formats cannot be read here).`, key);
+      }
+      return text;
+    }, get el() { return fromJob.checked ? select : upload; }};
     errors[key] = fieldError(`error-${key}`);
     return fieldGroup('Receptor', h('div', {class: 'fields'},
       h('div', {}, h('label', {class: 'check'}, fromJob, 'A structure from an earlier job (fold, then dock)'), h('div', {style: {marginTop: '6px'}}, select), missingNote),
@@ -275,7 +297,7 @@ async function buildForm(model, {query, models, earlier}) {
     form.querySelectorAll('.invalid').forEach((el) => shown.forEach((e) => clearError(el, e))); // both receptor controls too
     formError.hidden = true;
     formError.classList.replace('warn', 'bad');
-    const key = err.status === 400 ? fieldOf(err.message, model) : null;
+    const key = err.field || (err.status === 400 ? fieldOf(err.message, model) : null);
     if (key && errors[key]) {
       // A screen reader hears the message with the field it lands on (its description), not only a red border.
       const el = inputs[key]?.el;
@@ -347,8 +369,9 @@ async function buildForm(model, {query, models, earlier}) {
         if (def && def[3].param) body.params[key] = value;
         else body[key] = value;
       }
-    } catch (err) { // a file the browser could not read (removed, no permission)
-      showErrors({error: 'Could not read the file', message: String(err?.message || err)});
+    } catch (err) { // a file the browser could not read (removed, no permission), or not one the field takes
+      showErrors(err instanceof FormError ? {error: err.title, message: err.message, field: err.field}
+        : {error: 'Could not read the file', message: String(err?.message || err)});
       done();
       return;
     }
