@@ -584,3 +584,24 @@ def test_keys_table_with_long_names_fits_a_laptop_beside_the_sidebar(cleo_page: 
             assert abs((box["y"] + box["height"] / 2) - (save["y"] + save["height"] / 2)) < 2, f"{width} px: Save under its box"
             assert revoke["x"] + revoke["width"] <= card["x"] + card["width"], f"{width} px: Revoke cut off"
             assert name["width"] >= 200, f"{width} px: the name column is {name['width']} px"
+
+
+def test_a_docking_jobs_receptor_job_deleted_since_is_said_not_linked(browser: Browser, service: ServiceProcess,
+                                                                      cleo: User) -> None:
+    """A tester deleted a fold, then opened the docking job made from it: "Receptor: structure of job f13a7e8d" still
+    linked to it, and the link led to "Job not found", which read as an error."""
+    client = service.client(cleo.api_key)
+    fold = client.wait_for(client.predict("MKTAYIAKQRQISFVKSHFSRQ", name="fold to delete").json()["job_id"])["job_id"]
+    dock = client.post("/v1/predict", json={"model": "diffdock", "params": {"protein_pdb": fold, "ligand_smiles": "CCO"}})
+    assert dock.status_code == 200, dock.text
+    docked = client.wait_for(dock.json()["job_id"])
+    assert docked["status"] == "completed", docked
+    page = signed_in(browser, service, cleo)  # type: ignore[arg-type]
+    page.goto(f"{service.base_url}/jobs/{docked['job_id']}")
+    expect(page.locator("a#receptor-job")).to_have_text(f"structure of job {fold[:8]}")  # there: a link
+    assert client.delete(f"/v1/jobs/{fold}").status_code in (200, 204)
+    page.reload()
+    receptor = page.locator("#receptor-job")
+    expect(receptor).to_have_text(f"structure of job {fold[:8]} (deleted since)")
+    assert receptor.evaluate("el => el.tagName") == "SPAN"
+    page.close()

@@ -254,6 +254,7 @@ def test_the_sidebars_balance_follows_jobs_the_list_draws_by_itself(browser: Bro
     page = signed_in(browser, service, rhea)  # type: ignore[arg-type]
     credits = page.locator("#side-credits")
     expect(credits).to_have_text("5,000 credits")
+    expect(page.locator("#jobs-list")).to_contain_text("No jobs")  # the list's first answer, before the jobs come
     client = service.client(rhea.api_key)
     ids = [client.predict(name=f"from a script {i}").json()["job_id"] for i in range(2)]
     for job_id in ids:
@@ -261,3 +262,4 @@ def test_the_sidebars_balance_follows_jobs_the_list_draws_by_itself(browser: Bro
     expect(credits).to_have_text("4,980 credits")  # two ESMFold jobs, 10 credits each, without a reload
     assert client.balance() == 4980
     page.close()
+

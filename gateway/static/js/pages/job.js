@@ -308,7 +308,7 @@ async function dockingSection(job, files) {
   // A relaxed structure job is docked through its Amber-relaxed PDB (metadata.protein_file): said, as it differs.
   const structure = `${job.metadata?.protein_file === 'relaxed_pdb' ? 'relaxed structure' : 'structure'} of job ${shortId(source.slice(4))}`;
   const receptor = source.startsWith('job:') && files.shared ? structure
-    : source.startsWith('job:') ? h('a', {href: `/jobs/${encodeURIComponent(source.slice(4))}`}, structure)
+    : source.startsWith('job:') ? receptorLink(source.slice(4), structure)
     : 'uploaded PDB';
   const inputs = inputCard([
     smiles ? ['Ligand', smiles, 'mono'] : ['Ligand', 'Not known'],
@@ -317,6 +317,16 @@ async function dockingSection(job, files) {
   ]);
   return h('div', {class: 'stack'}, read ? null : damagedNotice('the poses’ confidences', files.shared),
     drawable ? null : undrawableNotice(), stats, drawable ? h('div', {class: 'grid main-side'}, viewerCard, side) : side, inputs);
+}
+
+/** The docking job's receptor job, linked; once a look finds that job deleted, the words say so instead of a link
+ * (it led to "Job not found: this job does not exist in your account", which read as an error of this page). */
+function receptorLink(id, words) {
+  const link = h('a', {href: `/jobs/${encodeURIComponent(id)}`, id: 'receptor-job'}, words);
+  api.get(`/v1/jobs/${encodeURIComponent(id)}`).catch((err) => {
+    if (err instanceof ApiError && err.status === 404) link.replaceWith(h('span', {id: 'receptor-job'}, `${words} (deleted since)`));
+  });
+  return link;
 }
 
 /** The viewer's box when it shows why there is no viewer: its words read as words, not hidden inside an image. */
