@@ -230,7 +230,8 @@ async function leave(button, everywhere) {
     done();
     return;
   }
-  location.assign('/sign-in');
+  // Everywhere: the sign-in page says it happened (a bare sign-in form read as if nothing had).
+  location.assign(everywhere ? '/sign-in?signed_out=everywhere' : '/sign-in');
 }
 
 // The browsers signed in to the account (GET /auth/sessions), most recently used first: what each is, from

@@ -18,6 +18,14 @@ function safeNext() {
   return '/jobs';
 }
 
+/** After the Account page's "Sign out everywhere": what happened, above the form. */
+function signedOutEverywhere() {
+  if (new URLSearchParams(location.search).get('signed_out') !== 'everywhere') return null;
+  return h('div', {class: 'notice ok', role: 'status', id: 'signed-out-everywhere', style: {marginTop: '14px'}},
+    h('div', {}, h('strong', {}, 'Signed out everywhere'),
+      'Every dashboard session of this account has ended, this one included. API keys keep working.'));
+}
+
 const SET_PASSWORD = '.venv/bin/phonos users set-password --username NAME';
 
 export async function render(root) {
@@ -64,6 +72,7 @@ export async function render(root) {
         brand(null), // the sidebar's logo, name and tagline (app.js), not a copy that could drift
         h('h1', {}, 'Sign in'),
         h('div', {class: 'muted'}, 'Use your phonos account to manage jobs, keys and webhooks.'),
+        signedOutEverywhere(),
         error,
         h('div', {class: 'fields', style: {marginTop: '18px'}}, form))),
       // The operator's command as a fresh install has it (.venv/bin/phonos, not on PATH: the serve banner prints
