@@ -381,6 +381,26 @@ def test_the_viewer_keeps_a_lopsided_structure_inside_its_frame_and_centred(hana
             return seen();
         }""")
         shot(page, f"78-viewer-fit-reset-{width}", full_page=False)
+        if width > 360:
+            # The window narrowed to a phone's with the page open: the structure ran off the right edge until Reset
+            # (3Dmol resized its canvas and kept the zoom). It is framed again for the new width.
+            page.evaluate("""() => {
+                const {drawn} = window.fitTest;
+                drawn.viewer.rotate(90, 'z');  // the tail across: a structure as wide as the laptop's viewer
+                drawn.overlay(null);  // fitted so, from that turn
+                document.getElementById('fit-test').style.width = '360px';
+            }""")
+            page.wait_for_timeout(500)  # the resize observer's frame, then the refit
+            shot(page, f"78-viewer-fit-narrowed-from-{width}", full_page=False)
+            narrowed = page.evaluate("""() => {
+                const {drawn} = window.fitTest;
+                const rect = document.getElementById('fit-test').getBoundingClientRect();
+                const atoms = drawn.viewer.selectedAtoms({});
+                return drawn.viewer.modelToScreen(atoms).map((p) => ({x: p.x - rect.left - window.scrollX,
+                                                                       y: p.y - rect.top - window.scrollY}))
+                    .filter((p) => p.x < 0 || p.y < 0 || p.x > rect.width || p.y > rect.height);
+            }""")
+            assert narrowed == [], f"narrowed from {width} to 360 px: atoms drawn outside the viewer: {narrowed}"
         for when, seen in views.items():
             assert seen["outside"] == [], f"{width}x{height} {when}: atoms drawn outside the viewer: {seen['outside']}"
             m = seen["margins"]

@@ -41,6 +41,25 @@ function fitView(viewer, container, sel, fill, turn = null) {
   viewer.render();
 }
 
+/** Frames the structure again when the viewer's box changes width (a window narrowed, a tablet turned): 3Dmol resizes
+ * its canvas on a window's resize but keeps the zoom, so a structure framed for 1,440 px ran off the right edge of a
+ * 390-px viewer until Reset. `refit` frames what was framed last (the whole structure, or a docking pose), from the
+ * turn the person left it at; a height change alone (a page growing below the viewer) is no reason to refit. */
+function refitOnResize(viewer, container, refit) {
+  if (typeof ResizeObserver === 'undefined') return;
+  let width = container.clientWidth;
+  let frame = 0;
+  new ResizeObserver(() => {
+    if (!container.isConnected || container.clientWidth === width || container.clientWidth === 0) return;
+    width = container.clientWidth;
+    cancelAnimationFrame(frame);
+    frame = requestAnimationFrame(() => {
+      viewer.resize();
+      refit();
+    });
+  }).observe(container);
+}
+
 /** The view's turn (its rotation quaternion) as the viewer opens: 3Dmol's own start, before any drag or key. A
  * reset fits the structure seen from there again; a fit alone keeps the turn, and Reset or 0 after a drag showed the
  * same turned view, refitted, not the one the page opened with. */
@@ -263,6 +282,7 @@ export async function structureViewer(container, pdbText, plddt) {
   const fit = () => fitView(viewer, container, {}, STRUCTURE_FILL);
   const reset = () => fitView(viewer, container, {}, STRUCTURE_FILL, home);
   fit();
+  refitOnResize(viewer, container, fit);
   keyboardControls(viewer, container, reset);
   let current = initial;
   let other = null; // a structure compared with this one, already superposed on it
@@ -336,18 +356,21 @@ export async function dockingViewer(container, complexPdb, poseRecords) {
     viewer.render();
   };
   const home = turnOf(viewer);
-  const whole = () => fitView(viewer, container, {}, STRUCTURE_FILL);
+  let framed = 'whole'; // what the last fit framed, for a refit when the viewer's width changes
+  const whole = () => { framed = 'whole'; fitView(viewer, container, {}, STRUCTURE_FILL); };
+  const onPose = () => { framed = 'pose'; fitView(viewer, container, {model: pose}, POSE_FILL); };
   show(0);
   whole(); // with real weights the pose sits in its pocket; with random ones it may not
+  refitOnResize(viewer, container, () => (framed === 'pose' ? onPose() : whole()));
   // 0 returns to the view the page opened with (the pose shown stays); the buttons frame the ligand or the whole
   // complex from where the person has turned it.
-  keyboardControls(viewer, container, () => fitView(viewer, container, {}, STRUCTURE_FILL, home));
+  keyboardControls(viewer, container, () => { framed = 'whole'; fitView(viewer, container, {}, STRUCTURE_FILL, home); });
   return {
     viewer,
     show,
     receptorStyle, // 'sticks' when a cartoon would show almost nothing (see cartoonDrawable)
     current: () => current,
-    reset: () => fitView(viewer, container, {model: pose}, POSE_FILL), // the pose with its pocket round it
+    reset: onPose, // the pose with its pocket round it
     whole,
   };
 }
