@@ -280,11 +280,14 @@ class Dispatcher:
         queue, gate = self._queues[model], self.outages.gate(model)
         while True:
             await gate.wait_open()
-            if not await self.outages.ready_to_claim(model):  # Triton still loading it: the gate closed
-                continue
             async with await self._capacity[model].sized():
                 turn = await queue.get()
                 if not gate.is_open:  # the model went away while this worker waited for work
+                    queue.put_back(turn)
+                    continue
+                # Triton still loading the model (a restart's own start): the job waits unclaimed, the gate closed;
+                # asked here, with a job waiting, so the outage's window runs from then, as it did from the claim.
+                if not await self.outages.ready_to_claim(model):
                     queue.put_back(turn)
                     continue
                 await self._capacity[model].sized()  # a size unknown while the worker waited is learned now
@@ -298,8 +301,6 @@ class Dispatcher:
         assert self._lease is not None
         while True:
             await gate.wait_open()
-            if not await self.outages.ready_to_claim(model):
-                continue
             async with await self._capacity[model].sized():
                 try:
                     job = await self._jobs.claim_next(model, self._lease, self._max_running)

@@ -11,8 +11,10 @@ retry window runs from the start of the outage, not per job.
 * The outage lasts until a call of the model gets an answer (a result or a typed failure of the request):
   a gate that health re-opened and that meets the outage again keeps the outage's start, so a server that
   looks ready but refuses every call still ends in failures after the window.
-* Until a model is found served since this service started, dispatch asks its health before claiming a job
-  (`ready_to_claim`), so a job is not claimed, started and handed back while Triton is still loading the model.
+* Until a model is found served since this service started, a job service with its own queue (SQLite) asks its
+  health before claiming the job it took from the queue (`ready_to_claim`), so a job is not claimed, started and
+  handed back while Triton is still loading the model. Services sharing a PostgreSQL store claim from the database
+  without knowing whether a job waits, so they find the model loading by the claimed job's call, as before.
 * Unavailable before the model was ever found served since this service started (a call answered, a health
   check READY) is the normal start, Triton still loading it: said at INFO ("waiting for Triton to load
   <model>"), and handled as an outage otherwise (its jobs wait the same window). After that, unavailable is an
@@ -111,11 +113,12 @@ class Outages:
             self._watchers[model] = asyncio.create_task(self._watch(model), name=f"outage-{model}")
 
     async def ready_to_claim(self, model: str) -> bool:
-        """Whether dispatch may claim a job of `model` now. Until the model has been found served since this service
-        started, its health is asked first: a job claimed while Triton was still loading went running and back to
-        pending (a `job.started` webhook for a run that never happened, and `requeue_reason` overwritten with
+        """Whether dispatch may claim the job of `model` it holds now. Until the model has been found served since this
+        service started, its health is asked first: a job claimed while Triton was still loading went running and
+        back to pending (a `job.started` webhook for a run that never happened, and `requeue_reason` overwritten with
         `model_unavailable`, hiding why a restart requeued it). Not ready: the gate closes as for a model met
-        unavailable ("waiting for Triton to load", INFO) and its watcher opens it when the model is."""
+        unavailable ("waiting for Triton to load", INFO; the window runs from now, a job waiting) and its watcher
+        opens it when the model is."""
         if model in self._was_ready:
             return True
         if await self._ready(model):
