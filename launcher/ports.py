@@ -15,6 +15,21 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` different free ports on `host`, each held until all are chosen. Asked one after another (free_port
+    three times), the OS may hand back a port it has just released: tritonserver then got the same port for HTTP
+    and gRPC and exited ("cannot listen to HTTP requests and GRPC requests at the same address and port")."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sockets = [socket.socket(family, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind((host, 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def can_listen(host: str, port: int) -> bool:
     """Whether a server could listen on `host`:`port` now: a probe socket binds it (with SO_REUSEADDR, as the
     servers bind, so a port left in TIME_WAIT by a stopped server still counts as free). A port some address

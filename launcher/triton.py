@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from launcher.ports import free_port
+from launcher.ports import free_ports
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,8 @@ class TritonPorts:
 
     @classmethod
     def pick(cls, host: str = "127.0.0.1") -> TritonPorts:
-        return cls(http=free_port(host), grpc=free_port(host), metrics=free_port(host))
+        http, grpc, metrics = free_ports(3, host)  # three at once: one after another could repeat a port
+        return cls(http=http, grpc=grpc, metrics=metrics)
 
 
 # How long a graceful stop may take before the server is killed. Measured (bench/triton_stop.py, 2 shared cores, the
