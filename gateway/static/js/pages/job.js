@@ -627,7 +627,7 @@ export async function render(main, {params, query}) {
     }
     if (job.status === 'cancelled') {
       replace(body, h('div', {class: 'notice warn', id: 'job-cancelled'}, h('div', {}, h('strong', {}, 'Cancelled'),
-        job.credits_used ? `It had started, so it keeps its whole price: ${job.credits_used} credits, not refunded.` : 'It had not started: its credits were refunded.')));
+        job.credits_used ? `It had started, so it keeps its whole price: ${job.credits_used} credits, not refunded.` : 'It was not running when it was cancelled: its credits were refunded.')));
       return;
     }
     if (job.results_deleted_at) { // result retention (PHONOS_RESULT_RETENTION_DAYS): downloads answer 410
