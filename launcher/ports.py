@@ -9,10 +9,7 @@ import socket
 def free_port(host: str = "127.0.0.1") -> int:
     """A port the OS says is free now on `host` (an IPv6 address too: `::`); there is a small race until it is
     bound again."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1, host)[0]
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:

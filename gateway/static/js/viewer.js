@@ -356,15 +356,17 @@ export async function dockingViewer(container, complexPdb, poseRecords) {
     viewer.render();
   };
   const home = turnOf(viewer);
-  let framed = 'whole'; // what the last fit framed, for a refit when the viewer's width changes
-  const whole = () => { framed = 'whole'; fitView(viewer, container, {}, STRUCTURE_FILL); };
-  const onPose = () => { framed = 'pose'; fitView(viewer, container, {model: pose}, POSE_FILL); };
+  const frameWhole = () => fitView(viewer, container, {}, STRUCTURE_FILL);
+  const framePose = () => fitView(viewer, container, {model: pose}, POSE_FILL);
+  let framed = frameWhole; // what the last fit framed: a change of the viewer's width frames it again
+  const whole = () => { framed = frameWhole; frameWhole(); };
+  const onPose = () => { framed = framePose; framePose(); };
   show(0);
   whole(); // with real weights the pose sits in its pocket; with random ones it may not
-  refitOnResize(viewer, container, () => (framed === 'pose' ? onPose() : whole()));
+  refitOnResize(viewer, container, () => framed());
   // 0 returns to the view the page opened with (the pose shown stays); the buttons frame the ligand or the whole
   // complex from where the person has turned it.
-  keyboardControls(viewer, container, () => { framed = 'whole'; fitView(viewer, container, {}, STRUCTURE_FILL, home); });
+  keyboardControls(viewer, container, () => { framed = frameWhole; fitView(viewer, container, {}, STRUCTURE_FILL, home); });
   return {
     viewer,
     show,
