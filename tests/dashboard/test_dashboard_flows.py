@@ -429,6 +429,7 @@ def test_search_finds_jobs_by_name_and_a_finished_job_can_be_deleted(cleo_page: 
     page.wait_for_url("**/jobs")
     # The list says what happened, as the bulk bar's "Deleted 2 jobs" does (the page only changed before), once.
     expect(page.locator(".toast-text")).to_have_text("Deleted “zebra fold 2”")
+    shot(page, "28-job-deleted-said-on-the-list", full_page=False)
     expect(page.locator(f"#jobs-body tr[data-job-id='{ids['Zebra fold 1']}']")).to_be_visible()
     assert page.locator(f"#jobs-body tr[data-job-id='{ids['zebra fold 2']}']").count() == 0
     assert api.get(f"/v1/jobs/{ids['zebra fold 2']}").status_code == 404
@@ -459,6 +460,7 @@ def test_a_missing_receptor_file_is_marked_on_the_upload_not_on_the_unused_job_l
         "be read here).")
     expect(page.locator("#f-protein_pdb-file")).to_be_focused()
     assert posted == []
+    shot(page, "28-receptor-upload-not-a-pdb")
 
 
 def test_sign_out_is_one_menu_away_in_the_top_bar_below_the_sidebar_width(browser: Browser, service: ServiceProcess,
@@ -604,4 +606,5 @@ def test_a_docking_jobs_receptor_job_deleted_since_is_said_not_linked(browser: B
     receptor = page.locator("#receptor-job")
     expect(receptor).to_have_text(f"structure of job {fold[:8]} (deleted since)")
     assert receptor.evaluate("el => el.tagName") == "SPAN"
+    shot(page, "28-docking-receptor-deleted-since")
     page.close()

@@ -90,6 +90,7 @@ def test_sign_out_everywhere_is_disabled_while_it_is_sent(browser: Browser, serv
     sending.release()
     page.wait_for_url("**/sign-in?signed_out=everywhere")  # and it says so: a bare sign-in form read as nothing done
     expect(page.locator("#signed-out-everywhere")).to_contain_text("Every dashboard session of this account has ended")
+    shot(page, "loose-signed-out-everywhere")
     page.context.close()
 
 
