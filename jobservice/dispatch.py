@@ -301,6 +301,8 @@ class Dispatcher:
         assert self._lease is not None
         while True:
             await gate.wait_open()
+            if not self.outages.known_ready(model) and not await self._ready_for_first_claim(model, bell):
+                continue
             async with await self._capacity[model].sized():
                 try:
                     job = await self._jobs.claim_next(model, self._lease, self._max_running)
@@ -316,6 +318,21 @@ class Dispatcher:
                 await self._capacity[model].sized()  # a size unknown while the worker waited is learned now
                 bell.ring()  # there may be more: one more idle worker looks (a chain, not a herd)
                 await self._supervise(job.id, self._execute(job))
+
+    async def _ready_for_first_claim(self, model: str, bell: Doorbell) -> bool:
+        """Shared store, before the model was found served since this service started (Triton may still be loading
+        it): claim only once a job of it waits and its health says ready, as the SQLite worker does with the job it
+        took from its queue. Was: the job was claimed, went running (a `job.started` webhook for a run that never
+        happened) and back to pending, its `requeue_reason` overwritten with model_unavailable."""
+        try:
+            waiting = await self._jobs.has_pending(model)
+        except Exception:  # the database away: the claim's own retry path says so
+            return True
+        if not waiting:
+            with contextlib.suppress(TimeoutError):
+                await bell.wait(POLL_S)
+            return False
+        return await self.outages.ready_to_claim(model)
 
     def _claim_failed(self, model: str) -> None:
         """Every worker of every model retries each CLAIM_RETRY_S while the database is away: one traceback when

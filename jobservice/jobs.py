@@ -494,6 +494,10 @@ class JobStore:
         """(job id, attempts) of jobs left running; the data-dir lock proves their process is gone."""
         return [(r["id"], int(r["attempts"])) for r in await self._db.read.fetch_all("orphaned_jobs")]
 
+    async def has_pending(self, model: str) -> bool:
+        """Whether a job of `model` waits to be claimed."""
+        return bool(await self._db.read.scalar("model_has_pending_job", {"model": model}))
+
     async def pending(self) -> list[tuple[str, str, int]]:
         """(job id, model, account id) of every pending job, oldest first."""
         return [(r["id"], r["model"], int(r["account_id"])) for r in await self._db.read.fetch_all("pending_jobs")]

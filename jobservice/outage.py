@@ -11,10 +11,10 @@ retry window runs from the start of the outage, not per job.
 * The outage lasts until a call of the model gets an answer (a result or a typed failure of the request):
   a gate that health re-opened and that meets the outage again keeps the outage's start, so a server that
   looks ready but refuses every call still ends in failures after the window.
-* Until a model is found served since this service started, a job service with its own queue (SQLite) asks its
-  health before claiming the job it took from the queue (`ready_to_claim`), so a job is not claimed, started and
-  handed back while Triton is still loading the model. Services sharing a PostgreSQL store claim from the database
-  without knowing whether a job waits, so they find the model loading by the claimed job's call, as before.
+* Until a model is found served since this service started, dispatch asks its health before claiming a job of it
+  (`ready_to_claim`), and only once a job waits (SQLite: the job taken from the service's queue; a shared PostgreSQL
+  store: a pending job of the model found in the database), so a job is not claimed, started and handed back while
+  Triton is still loading the model, and the window runs from a waiting job, not from the service's start.
 * Unavailable before the model was ever found served since this service started (a call answered, a health
   check READY) is the normal start, Triton still loading it: said at INFO ("waiting for Triton to load
   <model>"), and handled as an outage otherwise (its jobs wait the same window). After that, unavailable is an
@@ -128,6 +128,10 @@ class Outages:
             self.close(model, "the model is not loaded yet")
         self.watch(model)
         return False
+
+    def known_ready(self, model: str) -> bool:
+        """Whether a call or a health check has found `model` served since this service started."""
+        return model in self._was_ready
 
     def answered(self, model: str) -> None:
         self._was_ready.add(model)

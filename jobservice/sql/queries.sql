@@ -244,6 +244,11 @@ SELECT id, attempts FROM jobs WHERE status = 'running' ORDER BY +seq;
 -- ORDER BY +seq: as orphaned_jobs.
 SELECT id, model, account_id FROM jobs WHERE status = 'pending' ORDER BY +seq;
 
+-- name: model_has_pending_job
+-- Whether a job of the model waits. Only job services sharing a PostgreSQL store ask it (they claim from the
+-- database, not from a queue of their own); kept here so both stores answer the same queries.
+SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'pending' AND model = :model) AS waiting;
+
 -- name: add_usage
 INSERT INTO usage_hourly (account_id, hour, endpoint, model, status_code, transport, requests, credits_used,
                           elapsed_ms)

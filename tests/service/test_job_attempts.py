@@ -138,8 +138,6 @@ def test_a_job_handed_back_waits_while_triton_loads_the_model_and_keeps_why(twin
     back to pending with `requeue_reason` model_unavailable, hiding the service_stopped that requeued it."""
     first, client, job_id = running_first_time(twin_factory, tmp_path / "var")
     first.stop()
-    if first.shared:  # PostgreSQL's services claim from the database, not knowing whether a job waits (outage.py)
-        pytest.skip("services on a shared store find a loading model by the claimed job's call, as before")
 
     twin = InMemoryInference.for_specs(first.specs, DEFAULT_MODEL_REPOSITORY)
     loading = first.specs["esmfold"].triton_model
@@ -170,8 +168,6 @@ def test_a_model_loading_longer_than_the_window_fails_no_job_that_came_after_the
     weights can take minutes to load, and a job submitted then waits its own window, as it did before the health
     check before a claim."""
     service = twin_factory.start(data_dir=tmp_path / "var", PHONOS_TRITON_RETRY_WINDOW_S="1.5")
-    if service.shared:
-        pytest.skip("services on a shared store find a loading model by the claimed job's call, as before")
     twin, loading = service.inference, service.specs["esmfold"].triton_model
     twin.set_ready(loading, False)  # loading from the start: no job has asked yet
     time.sleep(2)  # longer than the window, with nothing to run

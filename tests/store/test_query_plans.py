@@ -41,7 +41,7 @@ HOT = [
     "queue_places", "list_jobs", "list_jobs_after", "count_jobs", "list_jobs_named", "list_jobs_after_named",
     "count_jobs_named", "job_counts", "count_queued_jobs", "insert_job",
     "claim_job", "complete_job", "fail_job", "cancel_job", "requeue_job", "release_job", "delete_job",
-    "fail_waiting_jobs", "pending_jobs", "orphaned_jobs", "metrics_active_jobs", "metrics_webhook_backlog",
+    "fail_waiting_jobs", "pending_jobs", "model_has_pending_job", "orphaned_jobs", "metrics_active_jobs", "metrics_webhook_backlog",
     "list_credit_entries", "list_credit_entries_after", "count_credit_entries", "credit_entry_exists",
     "list_activity", "list_activity_after", "count_activity", "activity_entry_exists", "purge_activity",
     "usage_totals", "usage_by_endpoint", "usage_by_model", "usage_daily", "delete_usage_before",

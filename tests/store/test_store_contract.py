@@ -104,7 +104,10 @@ def test_a_released_run_is_not_counted_and_the_waiting_jobs_of_a_model_fail_toge
         run: Callable[[Scenario], None]) -> None:
     async def scenario(store: Store) -> None:
         jobs, who = JobStore(store), await account(store, credits=100)
+        assert not await jobs.has_pending("esmfold")
         met_outage, running, waiting, other_model = await jobs.submit(who, [job(), job(), job(), job(model="diffdock")])
+        assert await jobs.has_pending("esmfold") and await jobs.has_pending("diffdock")
+        assert not await jobs.has_pending("alphafold2")
         await jobs.claim(met_outage)
         released = await jobs.release(met_outage)  # the model server was unavailable: the run does not count
         assert released is not None and released.status == JobStatus.PENDING and released.attempts == 0
@@ -115,6 +118,7 @@ def test_a_released_run_is_not_counted_and_the_waiting_jobs_of_a_model_fail_toge
         assert {(j.status, j.error_code, j.refunded) for j in failed} == {(JobStatus.FAILED, "model_unavailable", 10)}
         assert await jobs.status(running) == JobStatus.RUNNING and await jobs.status(other_model) == JobStatus.PENDING
         assert await balance(store, who) == 80
+        assert not await jobs.has_pending("esmfold")  # the running job is not waiting
 
     run(scenario)
 

@@ -303,6 +303,11 @@ SELECT id, attempts FROM jobs WHERE status = 'running' ORDER BY seq;
 -- name: pending_jobs
 SELECT id, model, account_id FROM jobs WHERE status = 'pending' ORDER BY seq;
 
+-- name: model_has_pending_job
+-- Whether a job of the model waits (jobs_queue's index: one probe). Asked before the first claim of a model whose
+-- server this service has not yet found ready (jobservice/dispatch.py _shared_worker).
+SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'pending' AND model = :model) AS waiting;
+
 -- name: add_usage
 -- Many job services add to the same hour's counter: the upsert adds, it never overwrites.
 INSERT INTO usage_hourly (account_id, hour, endpoint, model, status_code, transport, requests, credits_used,
