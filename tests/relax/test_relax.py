@@ -8,8 +8,10 @@ import gemmi
 import numpy as np
 import pytest
 from alphafold.common import protein
+from phonos_models.common import relax_step
 from phonos_models.common.clashes import count_clashes, count_clashes_in_pdb
 from phonos_models.common.errors import Cancelled
+from phonos_models.common.progress import Progress
 from phonos_models.common.relax import FAILED, TIMED_OUT, relax_structures
 
 from phonos_config.relax import RelaxSettings
@@ -64,8 +66,12 @@ def test_relax_removes_a_planted_clash_and_reports_a_broken_structure(helix: str
     varied = "".join(line[:60] + f"{50 + (index % 40):6.2f}" + line[66:]
                      if line.startswith("ATOM  ") else line
                      for index, line in enumerate(clashed.splitlines(keepends=True)))
-    outcome = relax_structures([("clashed", varied), ("broken", broken_pdb), ("again", varied)], ONE_THREAD)
+    heard: list[int] = []
+    outcome = relax_structures([("clashed", varied), ("broken", broken_pdb), ("again", varied)], ONE_THREAD,
+                               on_each=heard.append)
 
+    # Progress as each is relaxed (the job read "0 of 3" until the end); the last one is the outcome's to say.
+    assert heard == [1]
     assert outcome.status == FAILED and set(outcome.relaxed) == {"clashed", "again"} and set(outcome.errors) == {"broken"}
     # bit-repeatable on one CPU thread: before, OpenMM placed the new hydrogens from Python's unseeded random,
     # so the same structure relaxed twice gave two different files
@@ -94,6 +100,16 @@ def test_relax_removes_a_planted_clash_and_reports_a_broken_structure(helix: str
             assert atom.b_iso == pytest.approx(expected, abs=0.01), (residue.name, residue.seqid.num, atom.name)
     parsed = protein.from_pdb_string(relaxed.pdb)
     assert parsed.atom_mask.sum() >= protein.from_pdb_string(clashed).atom_mask.sum()
+
+
+@pytest.mark.integration
+def test_relax_all_says_its_progress_as_each_structure_is_relaxed(clashed: str) -> None:
+    """A job's `relax` stage read "(0/2)" until every structure was relaxed (minutes each with real weights)."""
+    heard: list[Progress] = []
+    outcome = relax_step.run("all", [("model_1", clashed), ("model_2", clashed)], ONE_THREAD, report=heard.append)
+    assert outcome is not None and set(outcome.relaxed) == {"model_1", "model_2"}
+    assert [(p.stage, p.step, p.total) for p in heard] == [("relax", 0, 2), ("relax", 1, 2), ("relax", 2, 2)]
+    assert heard[1].message == "Amber relax: 1 of 2 structures relaxed"
 
 
 @pytest.mark.integration

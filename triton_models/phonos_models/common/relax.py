@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -104,8 +104,10 @@ def failure_message(errors: dict[str, str]) -> str:
 
 
 def relax_structures(structures: Sequence[tuple[str, str]], settings: RelaxSettings,
-                     should_stop: ShouldStop = lambda: False, started: float | None = None) -> RelaxOutcome:
+                     should_stop: ShouldStop = lambda: False, started: float | None = None,
+                     on_each: Callable[[int], None] = lambda relaxed: None) -> RelaxOutcome:
     """Relax each (name, PDB text) in one worker process, within `settings.timeout_s` for all of them.
+    `on_each(relaxed)` is called on the caller's thread with how many are relaxed so far, as each but the last is.
 
     `started` (a `time.perf_counter()` value) starts the clock earlier, so time the step spent waiting
     for its turn (another job's relax) counts against the limit; past it, nothing is started.
@@ -131,7 +133,7 @@ def relax_structures(structures: Sequence[tuple[str, str]], settings: RelaxSetti
                             message=f"Amber relax could not start ({exc}); the unrelaxed structures are delivered",
                             seconds=time.perf_counter() - start)
     with worker:
-        return worker.collect(names, settings.timeout_s, should_stop, start)
+        return worker.collect(names, settings.timeout_s, should_stop, start, on_each)
 
 
 class _Worker:
@@ -179,7 +181,8 @@ class _Worker:
                 continue
         self.lines.put(None)  # end of output
 
-    def collect(self, names: list[str], timeout_s: float, should_stop: ShouldStop, start: float) -> RelaxOutcome:
+    def collect(self, names: list[str], timeout_s: float, should_stop: ShouldStop, start: float,
+                on_each: Callable[[int], None]) -> RelaxOutcome:
         deadline = start + timeout_s
         relaxed: dict[str, RelaxedStructure] = {}
         errors: dict[str, str] = {}
@@ -209,6 +212,8 @@ class _Worker:
                                                             if k != "name"}, name=line["name"])
             else:
                 errors[line["name"]] = str(line.get("error", "unknown error"))
+            if line.get("ok") and len(relaxed) + len(errors) < len(names):
+                on_each(len(relaxed))  # the last one is the outcome's to say
         if errors:
             return self._outcome(FAILED, relaxed, errors, failure_message(errors), header, start)
         return self._outcome(COMPLETED, relaxed, errors, None, header, start)

@@ -3,7 +3,7 @@
 phonos_models.common.relax runs the minimisation; this module turns it into what a job delivers, so
 AlphaFold2 and ESMFold name everything alike:
 
-* progress: the `relax` stage, 0 of N when it starts, then how many were relaxed;
+* progress: the `relax` stage, 0 of N when it starts, then how many are relaxed as each one is;
 * files: `relaxed_pdb` + `relaxed_cif` for rank 1, `rank_N_relaxed_pdb` for the other ranks (`all`);
   a structure that was not relaxed has no relaxed file (its unrelaxed files are always there);
 * scores JSON `relax`: mode, status, per structure the clash counts, violations, RMSD to the unrelaxed
@@ -48,7 +48,10 @@ def run(mode: str, structures: Sequence[tuple[str, str]], settings: RelaxSetting
         return None
     chosen = list(structures) if mode == "all" else list(structures[:1])
     report(Progress("relax", 0, len(chosen), f"Amber relax of {len(chosen)} structure{'s' * (len(chosen) > 1)}"))
-    outcome = relax_structures(chosen, settings, should_stop, started)
+    # Each structure as it is done: `all` relaxes every ranked structure, minutes each with real weights, and the
+    # job read "(0/5)" until the last was.
+    outcome = relax_structures(chosen, settings, should_stop, started, on_each=lambda relaxed: report(
+        Progress("relax", relaxed, len(chosen), f"Amber relax: {relaxed} of {len(chosen)} structures relaxed")))
     report(Progress("relax", len(outcome.relaxed), len(chosen), f"Amber relax {outcome.status.replace('_', ' ')}"))
     return outcome
 
