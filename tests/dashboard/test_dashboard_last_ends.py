@@ -8,7 +8,9 @@ band rules in code's "<=". A job service on the inference twin, in this module a
 
 from __future__ import annotations
 
+import itertools
 import json
+from datetime import UTC, datetime
 
 import pytest
 from playwright.sync_api import Browser, Route, expect
@@ -305,6 +307,35 @@ def test_a_usage_charts_first_day_keeps_clear_of_the_axis_zero(browser: Browser,
             }""")
             apart = first[0] - zero[1] >= 2 or first[2] - zero[3] >= 2  # beside it, or under it
             assert apart, (width, zero, first)
+    page.close()
+
+
+def test_a_usage_chart_labels_today_and_its_labels_stay_apart_inside_the_chart(
+        browser: Browser, service: InProcessService, lena: User, client: ApiClient) -> None:
+    """Day labels were counted from the window's first day, so the 30-day charts labelled "3 Dec" beside today's bar
+    and left today, the day a user looks for first, without one. They now count back from today."""
+    client.wait_for(client.predict(SEQ, name="today").json()["job_id"])
+    today = datetime.now(UTC)
+    today_short = f"{today.day} {today.strftime('%b')}"
+    page = open_at(browser, service, lena, "/usage")
+    for width in (1440, PHONE):
+        page.set_viewport_size({"width": width, "height": 900})
+        for days in (7, 30, 90):
+            page.goto(f"{service.base_url}/usage?days={days}")
+            chart = page.locator("#chart-requests")
+            expect(chart.locator("rect.bar")).to_have_count(days)
+            svg, bar, labels = chart.evaluate("""(svg) => {
+                const box = (e) => { const r = e.getBoundingClientRect(); return [r.left, r.right, r.top, r.bottom]; };
+                const bars = [...svg.querySelectorAll('rect.bar')];
+                return [box(svg), box(bars[bars.length - 1]),
+                        [...svg.querySelectorAll('text.day')].map((t) => [t.textContent, ...box(t)])];
+            }""")
+            where = (width, days)
+            assert labels and labels[-1][0] == today_short, (where, labels)
+            left, right = labels[-1][1], labels[-1][2]
+            assert left - 1 <= bar[0] and bar[1] <= right + 1 or left <= (bar[0] + bar[1]) / 2 <= right, (where, bar, labels[-1])
+            assert all(svg[0] - 0.5 <= lb[1] and lb[2] <= svg[1] + 0.5 for lb in labels), (where, svg, labels)
+            assert all(a[2] + 2 <= b[1] for a, b in itertools.pairwise(labels)), (where, labels)  # apart, left to right
     page.close()
 
 

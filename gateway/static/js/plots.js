@@ -195,15 +195,26 @@ export function barChart(points, {label = '', format = (v) => num(v), alt = fals
       s('text', {x: L - 6, y: y(v) + 3.5, 'text-anchor': 'end'}, format(v)));
   }
   const every = Math.ceil(points.length / (small ? 4 : 8));
+  const last = points.length - 1;
+  // Labelled days are counted back from the last, today: the day a user looks for first had no label when they were
+  // counted from the first (30 days: "3 Dec" stood beside today's bar, and today's had none).
+  const labelled = (i) => (last - i) % every === 0;
+  const dayLabel = (i) => {
+    const at = {y: H - B + 16};
+    // The first day's label starts at its bar rather than centred on it: centred, "3 Nov" ran into the y axis's "0"
+    // beside it (on a phone the two touched). Today's, on a narrow bar, ends at its bar: centred, it ran past the
+    // chart's right edge.
+    if (i === 0) Object.assign(at, {x: L + slot * 0.18, 'text-anchor': 'start'});
+    else if (i === last && slot < 40) Object.assign(at, {x: L + i * slot + slot * 0.82, 'text-anchor': 'end'});
+    else Object.assign(at, {x: L + i * slot + slot / 2, 'text-anchor': 'middle'});
+    return s('text', {...at, class: 'day'}, points[i].short || points[i].label);
+  };
   const bars = points.map((p, i) => {
     const height = Math.max(p.value > 0 ? 1.5 : 0, y(0) - y(p.value));
     return s('g', {},
       s('rect', {class: ['bar', alt ? 'alt' : ''], x: L + i * slot + slot * 0.18, width: slot * 0.64, y: y(0) - height, height, rx: 2},
         s('title', {}, `${p.label}: ${format(p.value)} ${label}`)),
-      // The first day's label starts at its bar rather than centred on it: centred, "3 Nov" ran into the y axis's
-      // "0" beside it (on a phone the two touched).
-      i % every === 0 ? s('text', i === 0 ? {x: L + slot * 0.18, y: H - B + 16, 'text-anchor': 'start'}
-        : {x: L + i * slot + slot / 2, y: H - B + 16, 'text-anchor': 'middle'}, p.short || p.label) : null);
+      labelled(i) ? dayLabel(i) : null);
   });
   // Each day's value was only in a bar's <title>, read by hovering: a keyboard and a screen reader got the chart's
   // name alone. The same values as a table, folded under the chart (a summary the keyboard opens).
