@@ -339,6 +339,40 @@ def test_a_usage_chart_labels_today_and_its_labels_stay_apart_inside_the_chart(
     page.close()
 
 
+def test_plots_are_drawn_again_for_a_window_narrowed_to_a_phones_width(
+        browser: Browser, service: InProcessService, lena: User, client: ApiClient) -> None:
+    """A plot laid out for a wide window kept that layout when the window narrowed (or a tablet turned upright): the
+    pLDDT plot's labels were ~7 px. The plots are drawn again as the window crosses the phone's width, and a table of
+    a chart's values folded open stays open."""
+    job_id = client.wait_for(client.predict(SEQ, name="narrowed").json()["job_id"])["job_id"]
+    tick_heights = "(svg) => [...svg.querySelectorAll('text')].map((t) => t.getBoundingClientRect().height)"
+    scores = {"sequence": SEQ, "plddt": [60.0 + i % 7 for i in range(len(SEQ))], "mean_plddt": 63.0}
+    page = signed_in(browser, service, lena)  # type: ignore[arg-type]
+    page.route(f"**/v1/jobs/{job_id}/download?format=json*",  # the twin's result has no per-residue scores
+               lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(scores)))
+    page.goto(f"{service.base_url}/jobs/{job_id}")
+    plot = page.locator("#plddt-plot")
+    expect(plot).to_have_attribute("viewBox", "0 0 560 300")
+    page.set_viewport_size({"width": PHONE, "height": 800})
+    expect(plot).to_have_attribute("viewBox", "0 0 340 230")
+    assert min(plot.evaluate(tick_heights)) >= 11, "the pLDDT plot's labels are too small on a phone"
+    plot.focus()  # still read by the keys after the redraw
+    page.keyboard.press("End")
+    expect(page.locator("#plddt-readout")).to_contain_text(f"Residue {len(SEQ)} ")
+    page.set_viewport_size({"width": 1440, "height": 900})
+    expect(plot).to_have_attribute("viewBox", "0 0 560 300")
+
+    page.goto(f"{service.base_url}/usage")
+    chart = page.locator("#chart-requests")
+    expect(chart).to_have_attribute("viewBox", "0 0 600 230")
+    page.locator("#chart-requests-values summary").click()
+    page.set_viewport_size({"width": PHONE, "height": 800})
+    expect(chart).to_have_attribute("viewBox", "0 0 340 190")
+    assert min(chart.evaluate(tick_heights)) >= 11, "the usage chart's labels are too small on a phone"
+    expect(page.locator("#chart-requests-values")).to_have_attribute("open", "")
+    page.close()
+
+
 def test_the_pae_scale_keeps_its_unit_and_a_folds_json_is_not_said_to_hold_poses(
         browser: Browser, service: InProcessService, lena: User, client: ApiClient) -> None:
     """On a phone the PAE map's scale read "30+" over a lone "Å"; an ESMFold job's JSON download was described as

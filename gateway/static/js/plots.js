@@ -1,11 +1,28 @@
 // Small plots drawn with plain SVG and canvas: per-residue pLDDT, the PAE heatmap, usage bars.
 
-import {h, s} from './dom.js';
+import {h, replace, s} from './dom.js';
 import {PLDDT_BANDS, num} from './format.js';
 
 // A phone draws its plots in a narrower frame: the SVG shrinks to the card, and text drawn for a
 // 560-unit-wide frame would shrink to ~7 px there (its labels would collide if simply enlarged).
-const narrow = () => window.matchMedia('(max-width: 600px)').matches;
+const NARROW = '(max-width: 600px)';
+const narrow = () => window.matchMedia(NARROW).matches;
+
+/** A plot drawn by `draw()` for the window's width, drawn again when the window crosses the phone's width: a plot
+ * drawn wide and then shown in a narrowed window (or a tablet turned upright) kept the wide frame, its labels ~7 px.
+ * A table of its values folded open stays open. */
+function drawnForTheWidth(draw) {
+  const holder = h('div', {class: 'drawn-for-width'}, draw());
+  const query = window.matchMedia(NARROW);
+  const redraw = () => {
+    if (!holder.isConnected) { query.removeEventListener('change', redraw); return; } // its page was left
+    const open = [...holder.querySelectorAll('details')].map((d) => d.open);
+    replace(holder, draw());
+    holder.querySelectorAll('details').forEach((d, i) => { d.open = Boolean(open[i]); });
+  };
+  query.addEventListener('change', redraw);
+  return holder;
+}
 // A phone or tablet without a mouse: nothing hovers there, so the plots' hints say touch instead.
 const touchOnly = () => window.matchMedia('(hover: none)').matches;
 
@@ -43,6 +60,10 @@ function niceStep(max, ticks) {
 
 /** pLDDT per residue on the four AlphaFold DB bands. */
 export function plddtPlot(values, sequence = '') {
+  return drawnForTheWidth(() => drawPlddt(values, sequence));
+}
+
+function drawPlddt(values, sequence) {
   const small = narrow();
   const W = small ? 340 : 560, H = small ? 230 : 300, L = 44, R = 12, T = 12, B = 36;
   const n = values.length;
@@ -181,7 +202,11 @@ export function paeHeatmap(pae, maxPae = 30) {
 }
 
 /** Vertical bars for a daily series. */
-export function barChart(points, {label = '', format = (v) => num(v), alt = false, id} = {}) {
+export function barChart(points, options = {}) {
+  return drawnForTheWidth(() => drawBars(points, options));
+}
+
+function drawBars(points, {label = '', format = (v) => num(v), alt = false, id} = {}) {
   const small = narrow();
   const W = small ? 340 : 600, H = small ? 190 : 230, L = 52, R = 10, T = 12, B = 32;
   const max = Math.max(1, ...points.map((p) => p.value));
