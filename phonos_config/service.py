@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Self
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from phonos_config.edge import EdgeSettings, host_names
 from phonos_config.env import current_env, read_settings
@@ -256,11 +256,35 @@ def bracketed(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
+# libpq's sslmode values, which asyncpg takes too.
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
 def check_database_url(url: str) -> None:
-    """PHONOS_DATABASE_URL is empty (SQLite in the data directory) or a PostgreSQL URL; ValueError otherwise."""
-    if url and not url.startswith(("postgresql://", "postgres://")):
+    """PHONOS_DATABASE_URL is empty (SQLite in the data directory) or a PostgreSQL URL whose ports and sslmode can
+    work; ValueError otherwise, never quoting the URL (it may hold a password). Was: a port that is no number or an
+    unknown sslmode was a traceback from the driver, exit status 1, after the data directory had been made."""
+    if not url:
+        return
+    if not url.startswith(("postgresql://", "postgres://")):
         raise ValueError("PHONOS_DATABASE_URL must be a postgresql://user:password@host:5432/db URL (or empty "
                          f"for SQLite in the data directory), got one starting {url.split(':')[0]!r}")
+    parts = urlsplit(url)
+    hosts = parts.netloc.rpartition("@")[2]  # libpq's host1:5432,host2:5433 list
+    for host in filter(None, hosts.split(",")):
+        port = host.rpartition("]")[2] if host.startswith("[") else host  # an IPv6 literal's colons are no port
+        _, colon, number = port.rpartition(":")
+        if colon and number and not _is_port(number):  # "host:" is the default port
+            raise ValueError(f"PHONOS_DATABASE_URL's port must be a number from 1 to 65535, got {number!r}")
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name == "sslmode" and value not in SSL_MODES:
+            raise ValueError(f"PHONOS_DATABASE_URL's sslmode must be one of {', '.join(SSL_MODES)}, got {value!r}")
+        if name == "port" and not all(_is_port(p) for p in value.split(",")):
+            raise ValueError(f"PHONOS_DATABASE_URL's port must be a number from 1 to 65535, got {value!r}")
+
+
+def _is_port(text: str) -> bool:
+    return text.isascii() and text.isdigit() and 1 <= int(text) <= 65535
 
 
 def _variable(field_name: str) -> str:

@@ -91,6 +91,17 @@ def test_a_postgresql_that_does_not_answer_is_one_line_without_the_password(
 
 
 @pytest.mark.unit
+def test_a_database_url_with_a_port_that_is_no_number_is_one_line_and_creates_nothing(
+        operator_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Was: a 40-line traceback ending in `invalid literal for int()`, exit status 1."""
+    operator_env.setenv("PHONOS_DATABASE_URL", "postgresql://phonos:s3cret@127.0.0.1:notaport/phonos")
+    assert cli.main(["accounts", "list", "--data-dir", str(tmp_path / "var")]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: PHONOS_DATABASE_URL's port must be a number from 1 to 65535, got 'notaport'\n"
+    assert not (tmp_path / "var").exists()
+
+
+@pytest.mark.unit
 def test_a_postgresql_that_never_answers_says_where_and_how_long_not_nothing(
         operator_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A server that takes the connection and then says nothing (a firewall dropping packets, a stopped process)
