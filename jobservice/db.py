@@ -73,25 +73,40 @@ OPTIMIZE_EVERY_S = 3 * 3600.0
 
 
 class StorageState:
-    """Whether the database's last write met a full disk, and when that has passed (health's `database`)."""
+    """Whether the database's last write met a full disk, and when that has passed (health's `database`). The
+    operator's log says so once, and once when the disk has room again: before, it said only that usage could not
+    be flushed, and health `unavailable`, so a full disk read as a broken database. (A write may still fit in pages
+    the file already has while the disk is full, so `full` can come and go within one episode; the log does not.)"""
 
     def __init__(self, path: Path) -> None:
         self._path = path
         self.full = False
+        self._said_full = False
 
     def failed(self, exc: BaseException) -> None:
         if is_disk_full(exc):
+            if not self._said_full:
+                self._said_full = True
+                log.warning("the database's disk is full (%s): writes answer 503 until space is freed on it",
+                            self._path.parent, extra={"action": "db.disk_full", "path": str(self._path)})
             self.full = True
             metrics.storage_full("database")
 
     def worked(self) -> None:
         self.full = False
+        self._room_again()
 
     def writable(self) -> bool:
         """Not known to be full, or enough space came back (a write would work now)."""
         if self.full and has_room(self._path.parent):
             self.full = False
+        self._room_again()
         return not self.full
+
+    def _room_again(self) -> None:
+        if self._said_full and has_room(self._path.parent):
+            self._said_full = False
+            log.info("the database's disk has room again; writes resume", extra={"action": "db.disk_space_back"})
 
 
 def is_disk_full(exc: BaseException) -> bool:

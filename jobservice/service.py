@@ -271,6 +271,8 @@ class JobService:
         if too_new is not None:
             suffix += (f"; the database schema (version {too_new.found}) is newer than this job service knows "
                        f"({too_new.known}): stop this job service, or upgrade it to the version that migrated it")
+        elif database != "ready" and getattr(getattr(self.db, "storage", None), "full", False):  # SQLite's (db.py)
+            suffix += "; the database's disk is full: free space on it, and writes resume on their own"
         return "degraded", f"PHONOS API is running, but these are not ready: {', '.join(down)}{suffix}", components
 
     def models(self) -> list[ModelSpec]:

@@ -11,6 +11,7 @@ works again once space is freed, without a restart.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pwd
 import shutil
@@ -140,7 +141,8 @@ def test_a_result_that_cannot_be_stored_fails_the_job_refunded_and_the_next_one_
 
 
 def test_a_submission_the_full_database_cannot_take_is_a_503_without_a_job_or_a_charge(
-        service: InProcessService, disk: Path) -> None:
+        service: InProcessService, disk: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="jobservice.db")
     client = service.client(service.new_key(credits=100))
     done = client.predict()
     assert client.wait_for(done.json()["job_id"], timeout_s=30)["status"] == "completed"
@@ -159,9 +161,15 @@ def test_a_submission_the_full_database_cannot_take_is_a_503_without_a_job_or_a_
         assert client.get("/v1/usage").status_code == 200  # its flush fails; the stored counts are shown
         health = client.get("/v1/health")
         assert health.status_code == 503 and health.json()["components"]["database"] == "unavailable"
+        # The operator is told why: a full disk read as a broken database in the log, health and `phonos status`.
+        assert "the database's disk is full: free space on it" in health.json()["message"], health.json()
+        full = [r for r in caplog.records if getattr(r, "action", "") == "db.disk_full"]
+        assert len(full) == 1 and full[0].levelname == "WARNING" and str(disk) in full[0].getMessage(), full
         assert writes_refused(service, "database") > before
     # Space is back: no restart needed.
     wait_until(lambda: client.get("/v1/health").json()["components"]["database"] == "ready", 15)
+    assert [r for r in caplog.records if getattr(r, "action", "") == "db.disk_space_back"]
+    assert "disk is full" not in client.get("/v1/health").json()["message"]
     # The key the refused call used: nothing of that call was kept, so it is answered now.
     again = client.post("/v1/predict", headers=retry, json={"model": "esmfold", "sequence": SEQ})
     assert again.status_code == 200, again.text
