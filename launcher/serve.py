@@ -391,15 +391,19 @@ def _serve(settings: ServiceSettings, policy: SupervisorSettings, models: list[s
     try:
         for child in children:
             child.start()
-        announced = False
+        announced = recorded = False
         while not stopping.is_set():
             for child in children:
                 for event in child.tick():
                     if not report(event, triton, jobs):
                         return 1
+            # For `phonos status`, as soon as the job service listens, while Triton may still be loading: recorded
+            # at the banner, a status during the start asked the default address and said nothing answered there.
+            if not recorded and jobs.ready_info:
+                record_address(data_dir, _address(settings, jobs.ready_info))
+                recorded = True
             if not announced and all(c.state is State.READY for c in children) and api_operational(settings, jobs):
                 announce(settings, triton, jobs, first)
-                record_address(data_dir, _address(settings, jobs.ready_info))  # for `phonos status`
                 announced = True
             stopping.wait(TICK_S)
         # What follows, in order: the job service's one line (`job service stopped: N s (...)`), then Triton's two.

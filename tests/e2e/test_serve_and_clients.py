@@ -68,10 +68,24 @@ def port_open(address: str) -> bool:
         return sock.connect_ex((host, int(port))) == 0
 
 
+def phonos_status(data_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "launcher.cli", "status", "--data-dir", str(data_dir), "--json"],
+                          cwd=REPO, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+
+
 def test_serve_prints_a_key_and_the_seed_python_and_node_clients_save_a_pdb(tmp_path: Path) -> None:
     serve = Serve(tmp_path / "var")
     try:
+        # `phonos status` finds a serve still starting (Triton loading its models) where it listens: its address
+        # was recorded with the banner, so a status during the start asked 8080 and said nothing answered there.
+        address = tmp_path / "var" / "serve-address.json"
+        wait_until(lambda: address.exists() or serve.find(r"REST gateway:"), 400, 0.05)
+        assert address.exists() and not serve.find(r"REST gateway:"), "recorded only with the banner"
+        starting = phonos_status(tmp_path / "var")
+        assert starting.returncode in (0, 1), (starting.stdout, starting.stderr)  # degraded while Triton loads
         base_url = serve.wait_ready()
+        assert json.loads(starting.stdout)["url"] == base_url
         key_line = serve.find(r"API key .*: (pk_\S+)")
         assert key_line, serve.lines
         api_key = key_line.group(1)
@@ -142,9 +156,7 @@ def test_serve_prints_a_key_and_the_seed_python_and_node_clients_save_a_pdb(tmp_
         assert serve.find(rf"job service listening: gRPC on {re.escape(grpc_address)}, /metrics on "
                           rf"{re.escape(metrics_url.split('/')[2])} action=jobservice\.started "), serve.lines
         # `phonos status` finds it where it listens (port 0 here): it read only the PHONOS_* settings (8080).
-        status = subprocess.run([sys.executable, "-m", "launcher.cli", "status", "--data-dir", str(tmp_path / "var"),
-                                 "--json"], cwd=REPO, capture_output=True, text=True, timeout=60,
-                                env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+        status = phonos_status(tmp_path / "var")
         assert status.returncode == 0 and json.loads(status.stdout)["url"] == base_url, (status.stdout, status.stderr)
     finally:
         assert serve.stop() == 0
