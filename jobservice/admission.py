@@ -15,6 +15,7 @@ peer, or behind a trusted proxy (a separate gateway process, an ingress) the cli
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
@@ -35,7 +36,11 @@ from jobservice.ratelimit import RateLimits
 from jobservice.routes import public_methods, route_templates, state_changing_methods, token_methods
 from jobservice.status_map import grpc_status
 from phonos_common.forwarded import client_unit, peer_ip
+from phonos_common.ratelog import OncePerSubject
 from phonos_common.rpc import RpcFailure
+
+log = logging.getLogger(__name__)
+_throttle_log = OncePerSubject(log, per_minute=20)
 
 # PhonosService rpcs anyone may call (marked `(phonos.v1.doc).public`); every other PhonosService rpc needs a
 # key. Other services on the server (grpc.health.v1, reflection) are public.
@@ -99,6 +104,12 @@ class KeyAdmission:
         async with self._lookups.slot(address) as wait_s:
             if wait_s is not None:
                 metrics.auth_throttled()
+                # The operator's only trace of it otherwise was the metric: in the one-box setup no proxy logs
+                # the address. Once a minute per address, a few lines a minute in all.
+                _throttle_log.log(address, logging.WARNING, "auth.throttled",
+                                  "client address %s is refused keys for %d s: %d failed keys within a minute (a key "
+                                  "that worked lately still passes)", address, wait_s, self.throttle.limit,
+                                  extra={"client": address, "retry_after_s": wait_s})
                 return _failure(RateLimited(
                     f"Too many failed authentication attempts from {address}; try again in {wait_s} s",
                     limit=0, retry_after_s=wait_s, reset_epoch_s=0,

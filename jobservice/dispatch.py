@@ -231,8 +231,12 @@ class Dispatcher:
         await asyncio.gather(*self._persisting, return_exceptions=True)
         for job_id in self._interrupted:
             with contextlib.suppress(Exception):  # its owner is told why it waits again (RequeueReason)
-                await self._jobs.release(job_id, self.owner, reason=RequeueReason.SERVICE_STOPPED,
-                                         max_attempts=self._max_attempts)
+                if await self._jobs.release(job_id, self.owner, reason=RequeueReason.SERVICE_STOPPED,
+                                            max_attempts=self._max_attempts) is not None:
+                    # As a crash's recovery is (dispatch.recovered): which jobs a stop handed back, by id.
+                    log.info("running job handed back to pending by the stop; it runs again at the next start"
+                             + ("" if self._lease is None else " or on another job service"),
+                             extra={"action": "dispatch.released", "job_id": job_id})
         self._interrupted.clear()
 
     async def _hand_back(self, job_id: str, attempts: int, owner: str | None) -> None:

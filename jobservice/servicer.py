@@ -48,8 +48,11 @@ from jobservice.webhook_events import download_url
 from jobservice.webhooks import Rotation, TestResult, WebhookRecord
 from phonos.v1 import phonos_pb2 as pb
 from phonos.v1 import phonos_pb2_grpc
+from phonos_common.ratelog import OncePerSubject
 
 log = logging.getLogger(__name__)
+# A key meeting its rate limit: once a minute per key (a line per refused call would let a client fill the log).
+_rate_limit_log = OncePerSubject(log, per_minute=20)
 
 HTTP_CODE_KEY = "x-http-code"  # the gateway's status override for a successful call (gateway.app)
 
@@ -429,6 +432,11 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         """One call's metrics, trace outcome and usage row (a streaming rpc's: once it is open or refused)."""
         if isinstance(failure, RateLimited):
             metrics.rate_limited(transport)
+            if principal is not None and failure.limit:  # a key's (or session's) own limit, not a server-wide one
+                who = f"key {principal.key_id}" if principal.key_id else "a dashboard session"
+                _rate_limit_log.log(principal.key_hash, logging.INFO, "ratelimit.exceeded",
+                                    "%s met its rate limit of %d requests a minute; refused for %d s", who,
+                                    failure.limit, failure.retry_after_s, extra={"key_id": principal.key_id or ""})
         elapsed_s = time.perf_counter() - started
         metrics.rpc_finished(method, transport, code.name, elapsed_s)
         tracing.set_rpc_outcome(code.name, principal.account_id if principal else None)
@@ -786,7 +794,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
             def respond(delivery: DeliveryRecord) -> pb.RedeliverWebhookDeliveryResponse:
                 return pb.RedeliverWebhookDeliveryResponse(
-                    delivery=delivery_message(delivery, self._svc.ids.deliveries),
+                    success=True, delivery=delivery_message(delivery, self._svc.ids.deliveries),
                     message=f"Delivery {self._svc.ids.deliveries.text(delivery.id)} queued: the event is sent again now")
             delivery = await self._svc.redeliver(who.account_id, request.webhook_id, request.delivery_id,
                                                  None if claim is None else claim.guard(respond))

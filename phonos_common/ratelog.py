@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -48,3 +49,29 @@ class RateLimitedLog:
             window[2] = 0
         self._logger.log(level, message, *args, extra=fields, exc_info=exc_info)
         return True
+
+
+class OncePerSubject:
+    """At most one line a minute per subject (a client address, an API key), and `per_minute` lines in all for
+    the action: an operator learns that an address is throttled or a key meets its limit without a line per refused
+    call, and a flood from many subjects cannot fill the log either."""
+
+    def __init__(self, logger: logging.Logger, per_minute: int, *, max_subjects: int = 4096,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._all = RateLimitedLog(logger, per_minute, clock)
+        self._clock = clock
+        self._max_subjects = max_subjects
+        self._said: OrderedDict[str, float] = OrderedDict()  # subject -> when its last line was written
+
+    def log(self, subject: str, level: int, action: str, message: str, *args: object,
+            extra: Mapping[str, Any] | None = None) -> bool:
+        """Log unless `subject` had a line in the last minute; True when the line was written."""
+        now = self._clock()
+        said = self._said.get(subject)
+        if said is not None and now - said < WINDOW_S:
+            return False
+        self._said[subject] = now
+        self._said.move_to_end(subject)
+        if len(self._said) > self._max_subjects:
+            self._said.popitem(last=False)
+        return self._all.log(level, action, message, *args, extra=extra)
