@@ -803,12 +803,14 @@ class RedeliverWebhookDeliveryRequest(_message.Message):
     def __init__(self, webhook_id: _Optional[str] = ..., delivery_id: _Optional[str] = ...) -> None: ...
 
 class RedeliverWebhookDeliveryResponse(_message.Message):
-    __slots__ = ("delivery", "message")
+    __slots__ = ("success", "delivery", "message")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
     DELIVERY_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    success: bool
     delivery: WebhookDelivery
     message: str
-    def __init__(self, delivery: _Optional[_Union[WebhookDelivery, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
+    def __init__(self, success: _Optional[bool] = ..., delivery: _Optional[_Union[WebhookDelivery, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class ApiKey(_message.Message):
     __slots__ = ("key_id", "prefix", "name", "created_at", "last_used_at", "rate_limit", "revoked", "revoked_at", "expires_at", "expired", "scope")
