@@ -1,9 +1,12 @@
 """Webhook event vocabulary and payload helpers.
 
-Job events (job.started, job.completed, job.failed) are queued by the
-`jobs_webhook_events` trigger (sql/migrations/0002_triggers.sql) in the same
-statement as the transition they report: a transition that commits always has
-its deliveries, one that does not never does. Delivery is at-least-once.
+Job events (job.started, job.completed, job.failed, job.cancelled) are queued by
+the `jobs_webhook_events` trigger (sql/migrations/0083_webhook_job_cancelled.sql)
+in the same statement as the transition they report: a transition that commits
+always has its deliveries, one that does not never does. Delivery is at-least-once.
+
+A webhook created without `events` gets the seed's three (DEFAULT_EVENTS). job.cancelled is opt-in: it came
+after the seed, and a receiver written to the seed's list must not start getting an event it never heard of.
 """
 
 from __future__ import annotations
@@ -12,7 +15,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-JOB_EVENTS = ("job.started", "job.completed", "job.failed")
+DEFAULT_EVENTS = ("job.started", "job.completed", "job.failed")  # the seed's: a webhook without `events` gets these
+# Sent only to a webhook that lists them. job.cancelled: a job cancelled while pending or running (a pipeline
+# waiting for a terminal event after job.started otherwise waited for ever).
+OPT_IN_EVENTS = ("job.cancelled",)
+JOB_EVENTS = (*DEFAULT_EVENTS, *OPT_IN_EVENTS)
 TEST_EVENT = "webhook.test"
 
 

@@ -63,6 +63,11 @@ RECORD_RETRY_MAX_S = 1.0
 HOUSEKEEPING_RETRY_S = 30.0  # finishing deleted webhooks' deliveries, refused by an outage, is tried again after this
 
 
+def receiver_host(url: str) -> str:
+    """The receiver's host, as a log line names it: never the URL, whose path or query may carry a token."""
+    return (urlsplit(url).hostname or "").rstrip(".")
+
+
 def receiver_of(url: str) -> str:
     """What concurrency is bounded by: one scheme, host and port."""
     parts = urlsplit(url)
@@ -70,7 +75,7 @@ def receiver_of(url: str) -> str:
         port = parts.port
     except ValueError:
         port = None
-    return f"{parts.scheme}://{(parts.hostname or '').rstrip('.')}:{port or ''}"
+    return f"{parts.scheme}://{receiver_host(url)}:{port or ''}"
 
 
 class WebhookSender:
@@ -306,5 +311,10 @@ class WebhookSender:
             return
         gave_up = int(row["attempts"]) + 1 >= self._attempts_of(row)
         metrics.webhook_delivery(row["event"], "failed" if gave_up else "retry")
-        self._failure_log.log(logging.WARNING, "webhook.retry", "webhook delivery %s failed: %s", row["id"],
-                              error or f"HTTP {status}", extra={"delivery": row["id"], "status": status})
+        # Which webhook and receiver, as the API and its owner know them (the webhook's id, the delivery log's id):
+        # "webhook delivery 1 failed" left an operator to find both in the database.
+        webhook, host, shown = row["webhook_id"], receiver_host(row["url"]), self.ids.text(int(row["id"]))
+        self._failure_log.log(logging.WARNING, "webhook.retry", "webhook %s delivery %s to %s failed: %s", webhook,
+                              shown, host, error or f"HTTP {status}",
+                              extra={"delivery": row["id"], "delivery_id": shown, "webhook": webhook, "host": host,
+                                     "status": status})

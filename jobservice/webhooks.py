@@ -46,7 +46,7 @@ from jobservice.key_policy import ExpiringKeyWebhook, calling_key_expiry
 from jobservice.labels import check_label
 from jobservice.store import Guard, Row, Store
 from jobservice.webhook_deliveries import NOT_FOLLOWED, worded_error
-from jobservice.webhook_events import JOB_EVENTS, TEST_EVENT, encode_payload, rfc3339
+from jobservice.webhook_events import DEFAULT_EVENTS, JOB_EVENTS, TEST_EVENT, encode_payload, rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -242,6 +242,11 @@ def validate_url(url: str, *, allow_http_loopback: bool, networks: tuple[egress.
                               f"{json_value_text('https://' + url)}")
     if not host:
         raise InvalidArgument(f"url {json_value_text(url)} has no host; use e.g. https://example.org/phonos-hook")
+    if "#" in url:  # a fragment stays with the client (RFC 9110 §7.1): the receiver would never see it
+        sent = url.split("#", 1)[0]
+        raise InvalidArgument(f"url {json_value_text(url)} has a fragment ('#' and what follows), which is never sent "
+                              f"over HTTP: the receiver would get {json_value_text(sent)}; remove it, or write a '#' "
+                              "that belongs to the path or query as %23")
     if parts.username is not None or parts.password is not None:
         raise InvalidArgument("url must not contain a user name or password")
     address = egress.parse_ip_literal(host)
@@ -290,8 +295,10 @@ def wire_url(url: str) -> URL:
 
 
 def validate_events(events: list[str]) -> tuple[str, ...]:
+    """The events chosen, in JOB_EVENTS' order; the seed's three (DEFAULT_EVENTS) when none are, never an opt-in
+    one (job.cancelled) unless named."""
     if not events:
-        return JOB_EVENTS
+        return DEFAULT_EVENTS
     unknown = sorted(set(events) - set(JOB_EVENTS))
     if unknown:
         raise InvalidArgument(f"unknown event(s) {', '.join(unknown)}; choose from {', '.join(JOB_EVENTS)}")

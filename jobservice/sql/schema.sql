@@ -222,7 +222,7 @@ END;
 CREATE INDEX jobs_results_kept ON jobs (finished_at) WHERE status = 'completed' AND results_deleted_at IS NULL;
 
 CREATE TRIGGER jobs_webhook_events AFTER UPDATE OF status ON jobs
-WHEN NEW.status <> OLD.status AND NEW.status IN ('running', 'completed', 'failed')
+WHEN NEW.status <> OLD.status AND NEW.status IN ('running', 'completed', 'failed', 'cancelled')
 BEGIN
     INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_attempt_at, created_at, job_id)
     SELECT w.id,

@@ -30,8 +30,13 @@ def test_a_queued_copy_of_a_test_event_is_not_retried(run: Callable[[Scenario], 
             copy = await tx.fetch_one("redeliver_webhook_delivery", {"id": logged["id"], "now": 2.0})
         assert copy is not None and copy["status"] == "pending" and copy["event"] == "webhook.test"
 
+        async with store.transaction() as tx:  # as the sender holds it: claimed, with its webhook's id and URL
+            [claimed] = await tx.fetch_all("claim_due_deliveries", {"in_flight": "[]", "busy_webhooks": "[]",
+                                                                    "now": 3.0, "limit": 10, "owner": "me",
+                                                                    "hold_s": 30.0})
+        assert claimed["id"] == copy["id"]
         sender = WebhookSender(store, timeout_s=1, max_attempts=8, backoff_base_s=1)
-        await sender._record(copy, 500, None)  # the receiver refused it again
+        await sender._record(claimed, 500, None)  # the receiver refused it again
         after = next(r for r in await store.read.fetch_all("list_webhook_deliveries", {
             "webhook_id": "wh_t", "status": None, "event": None, "limit": 10, "offset": 0}) if r["id"] == copy["id"])
         assert (after["status"], after["attempts"]) == ("failed", 1)  # was: pending, tried again up to 8 times

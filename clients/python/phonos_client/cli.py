@@ -1392,9 +1392,11 @@ def add_user_commands(sub: Any) -> None:
     command(hooks.add_parser("ls", help="your webhooks"), "webhooks ls")
     create = command(hooks.add_parser("create", help="register a receiver URL"), "webhooks create")
     create.add_argument("url", help="where the events are POSTed (https://; the answer shows the signing secret once)")
-    create.add_argument("--event", "--events", dest="event", action="append", choices=["job.started", "job.completed", "job.failed"],
-                        metavar="EVENT", help="an event to send: job.started, job.completed or job.failed "
-                                              "(repeatable; --events as the API's field; default: all three)")
+    create.add_argument("--event", "--events", dest="event", action="append",
+                        choices=["job.started", "job.completed", "job.failed", "job.cancelled"], metavar="EVENT",
+                        help="an event to send (repeatable; --events as the API's field): job.started, "
+                             "job.completed, job.failed (all three by default) or job.cancelled (a job was "
+                             "cancelled; sent only when named)")
     idempotency_key(create, "shows that webhook and its secret again")
     command(hooks.add_parser("delete", help="remove a webhook"), "webhooks delete").add_argument(
         "webhook_id", help=HOOK_ID_HELP)
@@ -1417,9 +1419,9 @@ def add_user_commands(sub: Any) -> None:
     log.add_argument("webhook_id", help=HOOK_ID_HELP)
     log.add_argument("--status", choices=["pending", "delivered", "failed"], metavar="STATUS",
                      help="only deliveries in this state: pending, delivered or failed")
-    log.add_argument("--event", choices=["job.started", "job.completed", "job.failed", "webhook.test"],
-                     metavar="EVENT", help="only this event's: job.started, job.completed, job.failed or "
-                                           "webhook.test")
+    log.add_argument("--event", choices=["job.started", "job.completed", "job.failed", "job.cancelled", "webhook.test"],
+                     metavar="EVENT", help="only this event's: job.started, job.completed, job.failed, "
+                                           "job.cancelled or webhook.test")
     log.add_argument("--limit", type=flag_ranges.PAGE, metavar="N", help="deliveries on the page, 1-100 (default 20)")
     log.add_argument("--all", action="store_true", help="every page")
     starting_after(log, "DELIVERY_ID", "delivery")
