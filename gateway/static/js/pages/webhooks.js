@@ -9,7 +9,14 @@ import {ago, dateTime, shortId} from '../format.js';
 import {olderPages} from '../pager.js';
 
 export const title = 'Webhooks';
-const EVENTS = ['job.started', 'job.completed', 'job.failed'];
+// The seed's three are ticked, as the API's default; job.cancelled is opt-in (the API sends it only to a webhook that
+// lists it), so it is offered unticked, with a line saying when it comes.
+const EVENTS = [
+  {name: 'job.started', ticked: true},
+  {name: 'job.completed', ticked: true},
+  {name: 'job.failed', ticked: true},
+  {name: 'job.cancelled', ticked: false, note: 'sent when a job is cancelled (queued or running); only when ticked.'},
+];
 const DELIVERY_PAGE = 20;
 const DELIVERY_STATUSES = ['', 'failed', 'pending', 'delivered'];
 const PILL = {delivered: 'completed', failed: 'failed', pending: 'pending'};  // the jobs page's colours
@@ -166,10 +173,14 @@ export async function render(main) {
   let calloutOf = null; // the webhook whose new secret the callout shows
   const listCard = h('div', {class: 'card'});
   const url = h('input', {type: 'url', id: 'webhook-url', placeholder: 'https://example.org/phonos-hook', spellcheck: 'false'});
-  const boxes = EVENTS.map((e) => h('input', {type: 'checkbox', value: e, checked: true, id: `event-${e}`}));
+  const boxes = EVENTS.map((e) => h('input', {type: 'checkbox', value: e.name, checked: e.ticked, id: `event-${e.name}`,
+    'aria-describedby': e.note ? `event-${e.name}-note` : null}));
+  // A note is a line under the boxes, outside the labels: the box is named by its event alone, the note describes it.
+  const notes = EVENTS.filter((e) => e.note).map((e) => h('div', {class: 'help', id: `event-${e.name}-note`}, `${e.name}: ${e.note}`));
   const error = fieldError('webhook-error', {role: 'alert'});
   const eventsError = fieldError('webhook-events-error', {role: 'alert'}); // beside the boxes, not under the URL
-  const eventsGroup = fieldGroup('Events', boxes.map((b) => h('label', {class: 'check'}, b, b.value)), {id: 'webhook-events', error: eventsError});
+  const eventsGroup = fieldGroup('Events', [boxes.map((b) => h('label', {class: 'check'}, b, b.value)), notes],
+    {id: 'webhook-events', error: eventsError});
   const add = h('button', {class: 'btn primary', type: 'submit', id: 'webhook-add'}, 'Add webhook');
   const form = h('form', {novalidate: true, id: 'webhook-form', on: {submit: async (event) => {
     event.preventDefault();
@@ -177,7 +188,7 @@ export async function render(main) {
     clearError(eventsGroup, eventsError);
     const events = boxes.filter((b) => b.checked).map((b) => b.value);
     if (!events.length) {
-      // The API reads an empty list as "every event": the opposite of three unticked boxes.
+      // The API reads an empty list as "the default events": the opposite of every box unticked.
       showError(eventsGroup, eventsError, 'Tick at least one event.');
       boxes[0].focus(); // the field to correct, not Add webhook again
       return;
