@@ -211,11 +211,12 @@ class FleetInference:
         await asyncio.gather(*(e.inference.close() for e in self._endpoints))
 
 
-def build_inference(triton_url: str, triton_urls: str, health_interval_s: float) -> Inference:
-    """The deployment's model servers: a fleet when PHONOS_TRITON_URLS is set, else the one PHONOS_TRITON_URL."""
+def build_inference(triton_url: str, triton_urls: str, health_interval_s: float, label: str = "") -> Inference:
+    """The deployment's model servers: a fleet when PHONOS_TRITON_URLS is set, else the one PHONOS_TRITON_URL
+    (`label`: its `endpoint` label in /metrics, PHONOS_TRITON_ENDPOINT_LABEL)."""
     if triton_urls.strip():
         return FleetInference.from_urls(triton_urls, health_interval_s=health_interval_s)
     from jobservice.triton_inference import TritonInference
 
-    return TritonInference(triton_url)
+    return TritonInference(triton_url, label=label)
 

@@ -173,15 +173,17 @@ def relabel(texts: Iterable[tuple[str, str]]) -> str:
     return "\n".join(lines) + "\n" if lines else ""
 
 
-async def triton_metrics(session: aiohttp.ClientSession, urls: Sequence[str]) -> tuple[Metric, str]:
-    """`phonos_triton_metrics_up` per server and the servers' own metrics, relabelled."""
+async def triton_metrics(session: aiohttp.ClientSession, urls: Sequence[str], label: str = "") -> tuple[Metric, str]:
+    """`phonos_triton_metrics_up` per server and the servers' own metrics, relabelled: `endpoint` is each URL's
+    host:port, or `label` for the one server (PHONOS_TRITON_ENDPOINT_LABEL)."""
     texts = await asyncio.gather(*(_fetch(session, url) for url in urls))
     up = _gauge("phonos_triton_metrics_up", "1 when the Triton server's own metrics could be read at this scrape")
     fetched: list[tuple[str, str]] = []
     for url, text in zip(urls, texts, strict=True):
-        up.add_sample("phonos_triton_metrics_up", {"endpoint": endpoint_label(url)}, 0.0 if text is None else 1.0)
+        endpoint = label if label and len(urls) == 1 else endpoint_label(url)
+        up.add_sample("phonos_triton_metrics_up", {"endpoint": endpoint}, 0.0 if text is None else 1.0)
         if text is not None:
-            fetched.append((endpoint_label(url), text))
+            fetched.append((endpoint, text))
     return up, relabel(fetched)
 
 
@@ -190,7 +192,7 @@ class MetricsEndpoint:
 
     def __init__(self, db: Store | None, models: Sequence[str], triton_metrics_urls: Sequence[str], *,
                  readiness: Callable[[], Mapping[str, str] | None] | None = None,
-                 data_dir: Path | None = None) -> None:
+                 data_dir: Path | None = None, triton_label: str = "") -> None:
         """`db` None: the database not reached yet (a start waiting for it): `phonos_database_up 0` and the rest,
         so Prometheus sees a live target saying so rather than a target down. `readiness`: the latest health
         components (ReadinessMonitor.components); `data_dir`: the directory whose file system's free space is
@@ -199,6 +201,7 @@ class MetricsEndpoint:
         self._models = tuple(models)
         metrics.initialise(self._models)
         self._triton_urls = tuple(triton_metrics_urls)
+        self._triton_label = triton_label  # the one Triton's `endpoint` label; "": its host:port
         self._readiness = readiness
         self._data_dir = data_dir
         self._session: aiohttp.ClientSession | None = None
@@ -215,7 +218,7 @@ class MetricsEndpoint:
         if self._triton_urls:
             if self._session is None:
                 self._session = aiohttp.ClientSession()
-            up, triton_text = await triton_metrics(self._session, self._triton_urls)
+            up, triton_text = await triton_metrics(self._session, self._triton_urls, self._triton_label)
             families.append(up)
         extra = CollectorRegistry(auto_describe=False)
         extra.register(_Families(families))

@@ -216,7 +216,8 @@ async def create_server(
             await asyncio.to_thread(ResultStore(settings.results_dir).remove_every_temporary)
         service = JobService(settings, db, build_specs(settings.models) if specs is None else specs,
                              build_inference(settings.triton_url, settings.triton_urls,
-                                             settings.triton_health_interval_s) if inference is None else inference)
+                                             settings.triton_health_interval_s, settings.triton_endpoint_label)
+                             if inference is None else inference)
         await service.start()
     except BaseException:
         if lock is not None:
@@ -256,7 +257,8 @@ async def create_server(
     readiness.start()
     running = RunningJobService(server, port, service, servicer, health_servicer, readiness, admission, lock,
                                 MetricsEndpoint(service.db, list(service.specs), settings.triton_metrics_urls,
-                                                readiness=lambda: readiness.components, data_dir=settings.data_dir),
+                                                readiness=lambda: readiness.components, data_dir=settings.data_dir,
+                                                triton_label=settings.triton_endpoint_label),
                                 in_flight=in_flight)
     if settings.metrics_enabled:
         try:
@@ -340,7 +342,7 @@ async def start_waiting_endpoints(settings: ServiceSettings, servicer: WaitingSe
                                "PHONOS_HTTP_PORT or --http-port") from None
     if settings.metrics_enabled:  # no store yet: the database's gauge says 0, Triton's metrics are re-exported
         endpoints.metrics = MetricsEndpoint(None, list(settings.models), settings.triton_metrics_urls,
-                                            data_dir=settings.data_dir)
+                                            data_dir=settings.data_dir, triton_label=settings.triton_endpoint_label)
         try:
             endpoints.metrics_runner, endpoints.metrics_port = await listen_for_metrics(endpoints.metrics, settings)
         except BaseException:

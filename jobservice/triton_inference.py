@@ -74,8 +74,9 @@ _REQUESTED_OUTPUTS = (*result_files.OUTPUT_NAMES, PROGRESS)
 
 
 class TritonInference:
-    def __init__(self, url: str, health_cache_s: float = 1.0) -> None:
+    def __init__(self, url: str, health_cache_s: float = 1.0, *, label: str = "") -> None:
         self._url = url
+        self._label = label or url  # the `endpoint` label of its calls in /metrics
         self._client: triton_aio.InferenceServerClient | None = None
         self._health_cache_s = health_cache_s
         self._health_cache: tuple[float, tuple[str, ...], dict[str, str]] | None = None
@@ -106,7 +107,7 @@ class TritonInference:
         # Labelled with this server's address: behind a fleet, each member reports for itself.
         attributes = {"server.address": self._url, "phonos.triton_model": request.model,
                       "phonos.request_id": request.request_id}
-        with metrics.triton_call(self._url, request.model), \
+        with metrics.triton_call(self._label, request.model), \
                 tracing.client_span(f"triton.infer {request.model}", attributes) as trace_headers:
             return await self._infer(request, on_progress, trace_headers)
 

@@ -64,6 +64,8 @@ from phonos_config.supervisor import SupervisorSettings
 TRITON_READY_TIMEOUT_S = 900.0
 JOBSERVICE_READY_TIMEOUT_S = 120.0
 TICK_S = 0.25
+# The `endpoint` label of the Triton `phonos serve` starts, in /metrics (PHONOS_TRITON_ENDPOINT_LABEL).
+LOCAL_TRITON_LABEL = "local"
 
 
 def served_triton_models(settings: ServiceSettings) -> list[str]:
@@ -91,8 +93,9 @@ def jobservice_env(settings: ServiceSettings, triton: TritonChild) -> dict[str, 
             # The Triton it started, not a fleet: PHONOS_TRITON_URLS (exported for `python -m jobservice` on a
             # multi-machine setup) would otherwise win over PHONOS_TRITON_URL and leave this Triton unused.
             "PHONOS_TRITON_URLS": "",
-            # /metrics re-exports Triton's own (Triton's ports stay internal).
-            "PHONOS_TRITON_METRICS_URLS": triton.metrics_url}
+            # /metrics re-exports Triton's own (Triton's ports stay internal), labelled as one endpoint whose name
+            # outlives the ports picked afresh at each start.
+            "PHONOS_TRITON_METRICS_URLS": triton.metrics_url, "PHONOS_TRITON_ENDPOINT_LABEL": LOCAL_TRITON_LABEL}
 
 
 def read_ready_line(process: subprocess.Popen[str], timeout_s: float) -> dict | None:

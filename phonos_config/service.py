@@ -150,6 +150,11 @@ class ServiceSettings:
     # Triton's own Prometheus endpoints ("http://host:8002/metrics", comma-separated for several servers);
     # `/metrics` re-exports them with an `endpoint` label. `phonos serve` sets it; empty: not re-exported.
     triton_metrics_urls: tuple[str, ...] = ()
+    # The `endpoint` label of the one Triton that PHONOS_TRITON_URL and PHONOS_TRITON_METRICS_URLS name, in /metrics
+    # (its calls and its own re-exported series); empty: host:port. `phonos serve` sets "local": it picks Triton's
+    # internal ports afresh at every start, and a label that changed with them broke every per-endpoint series (and
+    # reset alerts' `for:`) at each restart. A fleet's endpoints keep their host:port.
+    triton_endpoint_label: str = ""
     # Prometheus `/metrics` of a gateway run in its own process (`python -m gateway`, gateway/metrics.py): its
     # REST latency histogram, on its own listener too. 9465: the job service's 9464 may be on the same host.
     # Unused by `python -m jobservice` and `phonos serve` (their gateway's series are in the job service's).
@@ -241,6 +246,10 @@ class ServiceSettings:
         check_triton_url(self.triton_url)
         if self.triton_urls.strip():
             parse_endpoints(self.triton_urls)  # a ValueError naming PHONOS_TRITON_URLS and the bad entry
+        if self.triton_endpoint_label and (self.triton_urls.strip() or len(self.triton_metrics_urls) > 1):
+            raise ValueError("PHONOS_TRITON_ENDPOINT_LABEL names the one Triton of PHONOS_TRITON_URL; a fleet's "
+                             "endpoints (PHONOS_TRITON_URLS, several PHONOS_TRITON_METRICS_URLS) are labelled by "
+                             "their host:port: leave it empty")
         for url in self.triton_metrics_urls:  # else read as a Triton that is down at every scrape, for ever
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.netloc:

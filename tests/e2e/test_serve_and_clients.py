@@ -149,6 +149,11 @@ def test_serve_prints_a_key_and_the_seed_python_and_node_clients_save_a_pdb(tmp_
         assert scrape[("phonos_http_request_seconds_count",
                        (("method", "POST"), ("route", "/v1/predict"), ("status", "200")))] >= 1
         assert [v for (n, labels), v in scrape.items() if n == "phonos_triton_metrics_up"] == [1]
+        # One `endpoint` label for the Triton it started, the same at every start (its ports are picked afresh), on
+        # its own series and on the job service's calls of it.
+        assert {dict(labels).get("endpoint") for (n, labels) in scrape
+                if n in ("phonos_triton_metrics_up", "phonos_triton_request_seconds_count")
+                or n.startswith("nv_inference_request_success")} == {"local"}
         assert any(n.startswith("nv_inference_request_success") and dict(labels).get("model") == "esmfold"
                    and v >= 1 for (n, labels), v in scrape.items())
         assert {"phonos_jobs_queued", "phonos_webhook_backlog", "phonos_job_wait_seconds_bucket"} <= names

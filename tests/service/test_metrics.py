@@ -177,6 +177,12 @@ def test_an_unreachable_triton_metrics_endpoint_reads_as_down(twin_factory: type
         closed = sock.getsockname()[1]
     service = twin_factory.start(PHONOS_TRITON_METRICS_URLS=f"http://127.0.0.1:{closed}/metrics")
     assert value(service.scrape(), "phonos_triton_metrics_up", endpoint=f"127.0.0.1:{closed}") == 0
+    # Named (as `phonos serve` names the Triton whose ports it picks afresh at each start): the label outlives them.
+    named = twin_factory.start(data_dir=tmp_path / "named", PHONOS_TRITON_ENDPOINT_LABEL="local",
+                               PHONOS_TRITON_METRICS_URLS=f"http://127.0.0.1:{closed}/metrics")
+    scrape = named.scrape()
+    assert value(scrape, "phonos_triton_metrics_up", endpoint="local") == 0
+    assert not [labels for (name, labels) in scrape if name == "phonos_triton_metrics_up" and labels != (("endpoint", "local"),)]
 
 
 def test_readiness_database_and_disk_gauges_move(twin_factory: type) -> None:

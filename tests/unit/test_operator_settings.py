@@ -60,6 +60,15 @@ def test_settings_refuse_values_that_cannot_work_naming_the_variable(variable: s
     assert "secret" not in str(raised.value)  # a refused database URL is not echoed with its password
 
 
+def test_an_endpoint_label_names_one_triton_never_a_fleet() -> None:
+    """One label for a fleet's several endpoints would merge their series into one."""
+    for fleet in ({"PHONOS_TRITON_URLS": "gpu1.lab:8001,gpu2.lab:8001"},
+                  {"PHONOS_TRITON_METRICS_URLS": "http://gpu1.lab:8002/metrics,http://gpu2.lab:8002/metrics"}):
+        with pytest.raises(ValueError, match="PHONOS_TRITON_ENDPOINT_LABEL names the one Triton"):
+            ServiceSettings.from_env({"PHONOS_TRITON_ENDPOINT_LABEL": "local", **fleet})
+    assert ServiceSettings.from_env({"PHONOS_TRITON_ENDPOINT_LABEL": "local"}).triton_endpoint_label == "local"
+
+
 def test_settings_accept_the_documented_zeros() -> None:
     settings = ServiceSettings.from_env({"PHONOS_MAX_RUNNING_PER_ACCOUNT": "0", "PHONOS_METRICS_PORT": "0",
                                          "PHONOS_HTTP_PORT": "0", "PHONOS_DEFAULT_CREDITS": "0",
