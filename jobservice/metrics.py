@@ -35,6 +35,7 @@ from jobservice.inference import (
     ModelFailure,
     ModelOutOfMemory,
 )
+from jobservice.webhook_events import JOB_EVENTS, TEST_EVENT
 
 if TYPE_CHECKING:
     from jobservice.jobs import JobRecord
@@ -64,12 +65,16 @@ TRITON_REQUESTS = Histogram(
 )
 TRITON_ERRORS = Counter("phonos_triton_request_errors", "Failed calls to a model server, by kind",
                         ["endpoint", "model", "kind"])
+TRITON_ERROR_KINDS = ("unavailable", "timeout", "invalid_input", "compute_limit", OUT_OF_MEMORY, "model_error",
+                      "internal")
 WEBHOOK_DELIVERIES = Counter(
     "phonos_webhook_deliveries", "Webhook delivery attempts: delivered, retry (will be tried again), failed (gave up)",
     ["event", "outcome"],
 )
 RATE_LIMITED = Counter("phonos_rate_limit_rejections", "Requests refused for the key's rate limit (429)",
                        ["transport"])
+RATE_LIMITED_TRANSPORTS = ("rest", "grpc")
+DELIVERY_OUTCOMES = ("delivered", "retry", "failed")
 # The gRPC port's in-progress budgets (jobservice/grpc_in_flight.py): limit "downloads" or "request_bytes", scope
 # "client" (one address had its share: its own retries) or "server" (everyone's together: raise the PHONOS_GRPC_MAX_*).
 IN_FLIGHT_LIMITS = ("downloads", "request_bytes")
@@ -147,8 +152,16 @@ def initialise(models: Iterable[str]) -> None:
         JOBS_SUBMITTED.labels(model)
         JOBS_COMPLETED.labels(model)
         JOBS_CANCELLED.labels(model)
+        CREDITS_CHARGED.labels(model)
+        CREDITS_REFUNDED.labels(model)
         for cause in FAILURE_CAUSES:
             JOBS_FAILED.labels(model, cause)
+    # The same for what alerts take rates of (deploy/alerts.yml): rate-limit refusals, webhook deliveries.
+    for transport in RATE_LIMITED_TRANSPORTS:
+        RATE_LIMITED.labels(transport)
+    for event in (*JOB_EVENTS, TEST_EVENT):
+        for outcome in DELIVERY_OUTCOMES:
+            WEBHOOK_DELIVERIES.labels(event, outcome)
     for store in STORAGE_FULL_STORES:
         STORAGE_FULL.labels(store)
     for kind in ORPHAN_KINDS:
@@ -209,9 +222,17 @@ def error_kind(exc: BaseException) -> str:
     return "internal"
 
 
+# (endpoint, model) pairs whose error series are exported (at 0 until an error): the pairs are known at a call.
+_triton_pairs: set[tuple[str, str]] = set()
+
+
 @contextmanager
 def triton_call(endpoint: str, model: str) -> Iterator[None]:
     """Time one model-server call; the inference implementation wraps its call in this."""
+    if (endpoint, model) not in _triton_pairs:  # rate() cannot see a series' first sample: from the first call on
+        _triton_pairs.add((endpoint, model))
+        for kind in TRITON_ERROR_KINDS:
+            TRITON_ERRORS.labels(endpoint, model, kind)
     started = time.perf_counter()
     outcome = "ok"
     try:

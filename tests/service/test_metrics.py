@@ -199,6 +199,25 @@ def test_readiness_database_and_disk_gauges_move(twin_factory: type) -> None:
     assert 0 < value(scrape, "phonos_data_dir_free_bytes") <= value(scrape, "phonos_data_dir_size_bytes")
     # Every served model's job counters exist from the start, at 0: rate() sees the first failure.
     assert ("phonos_jobs_failed_total", (("cause", "model_error"), ("model", "esmfold"))) in scrape
+    # So do the other counters alerts and panels take rates of (were: a series only from its first increment).
+    for series in [("phonos_credits_refunded_total", (("model", "esmfold"),)),
+                   ("phonos_credits_charged_total", (("model", "esmfold"),)),
+                   ("phonos_rate_limit_rejections_total", (("transport", "rest"),)),
+                   ("phonos_rate_limit_rejections_total", (("transport", "grpc"),)),
+                   ("phonos_webhook_deliveries_total", (("event", "job.completed"), ("outcome", "failed")))]:
+        assert series in scrape, series
+
+
+def test_a_model_servers_error_series_exist_from_its_first_call(twin_factory: type) -> None:
+    """The first error after a restart must reach PhonosTritonCallErrors' rate(): the series exist at 0 from the
+    first call of each endpoint and model (known then), not from the first error."""
+    service = twin_factory.start()
+    client = service.client(service.new_key())
+    assert client.wait_for(client.predict().json()["job_id"])["status"] == "completed"
+    model = service.specs["esmfold"].triton_model
+    errors = {dict(labels)["kind"]: v for (name, labels), v in service.scrape().items()
+              if name == "phonos_triton_request_errors_total" and dict(labels)["model"] == model}
+    assert {"unavailable", "timeout", "model_error", "out_of_memory", "internal"} <= set(errors), errors
 
 
 def dashboard_series() -> set[str]:
