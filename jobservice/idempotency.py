@@ -55,6 +55,8 @@ KEY_METADATA = "idempotency-key"
 REPLAYED_METADATA = "idempotent-replayed"
 MAX_KEY_LENGTH = 255
 IDEMPOTENT = idempotent_methods()  # as protos/ marks them, which the OpenAPI document also says
+# Messages whose `name` of "" is no name (a job's: README, "A field with no value is left out").
+_NAME_EMPTY_IS_NONE = frozenset({"PredictRequest", "BatchJob"})
 T = TypeVar("T")
 R = TypeVar("R")
 PURGE_EVERY_S = 600.0
@@ -68,6 +70,36 @@ RELEASE_RETRY_S = 0.5  # a release the database did not take is tried again this
 # A request whose claim was taken over waits for the key again and replays the winner's answer; only an owner stalled
 # past its lease each time goes round again, so a few rounds are plenty (then ClaimLost, a 503: retry for the answer).
 MAX_ROUNDS = 3
+
+
+def _canonical(request: Message) -> Message:
+    """The request as its fingerprint reads it: a job's `"name": ""` is the job without a name (the service stores
+    neither), so a retry that sends one where the first sent the other is the same request. Was: a 422 "Idempotency
+    key reused". The request itself is left as it is."""
+    if not any(_has_empty_name(m) for m in _messages(request)):
+        return request
+    copy = type(request)()
+    copy.CopyFrom(request)
+    for message in _messages(copy):
+        if _has_empty_name(message):
+            message.ClearField("name")
+    return copy
+
+
+def _messages(message: Message) -> list[Message]:
+    """`message` and every message in its repeated message fields (a batch's jobs)."""
+    found = [message]
+    for field, value in message.ListFields():
+        repeated_messages = field.message_type is not None and field.label == field.LABEL_REPEATED
+        if repeated_messages and not field.message_type.GetOptions().map_entry:
+            for item in value:
+                found += _messages(item)
+    return found
+
+
+def _has_empty_name(message: Message) -> bool:
+    return message.DESCRIPTOR.name in _NAME_EMPTY_IS_NONE and any(
+        field.name == "name" and value == "" for field, value in message.ListFields())
 
 
 class IdempotencyKeyReused(PhonosError):
@@ -179,7 +211,7 @@ class Idempotency:
             return None
         if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
             raise InvalidArgument(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters")
-        digest = hashlib.sha256(method.encode() + b"\0" + request.SerializeToString(deterministic=True))
+        digest = hashlib.sha256(method.encode() + b"\0" + _canonical(request).SerializeToString(deterministic=True))
         return Claim(account_id, key, method, digest.hexdigest(), self._ttl_s, lease_s=self._lease_s)
 
     async def once(self, claim: Claim, response_class: type[Message], work: Callable[[], Awaitable[tuple[Message, T]]],

@@ -58,7 +58,18 @@ def test_the_same_key_with_another_body_is_a_422(service: InProcessService) -> N
     reordered = client.post("/v1/predict", data=json.dumps({"sequence": BODY["sequence"], "model": "esmfold"}),
                             headers={"Idempotency-Key": "k"})
     assert reordered.status_code == 200 and reordered.headers["Idempotent-Replayed"] == "true"  # same request
-    assert client.balance() == 90
+    # `"name": ""` is no name (README): the same request as one without it, in a batch's jobs too. Was: a 422.
+    unnamed = client.post("/v1/predict", json={**BODY, "name": ""}, headers={"Idempotency-Key": "k"})
+    assert unnamed.status_code == 200 and unnamed.headers["Idempotent-Replayed"] == "true", unnamed.text
+    assert client.post("/v1/batch", json={"jobs": [BODY, {**BODY, "name": "b"}]},
+                       headers={"Idempotency-Key": "kb"}).status_code == 200
+    again = client.post("/v1/batch", json={"jobs": [{**BODY, "name": ""}, {**BODY, "name": "b"}]},
+                        headers={"Idempotency-Key": "kb"})
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true", again.text
+    named = client.post("/v1/batch", json={"jobs": [{**BODY, "name": " "}, {**BODY, "name": "b"}]},
+                        headers={"Idempotency-Key": "kb"})
+    assert named.status_code == 422  # a name of one space is a name
+    assert client.balance() == 70
 
 
 def test_keys_are_per_account(service: InProcessService) -> None:
