@@ -107,6 +107,9 @@ def test_sse_with_a_plain_http_client_follows_a_job_to_the_end(twin_factory: typ
     ids = [row_of(service, e["id"]) for e in events if e["event"] == "state"]
     assert [(i, s) for i, s in zip(ids, states(events), strict=True)] == logged(service, job_id)
     assert all("id" not in e for e in events if e["event"] == "progress")  # progress is not a resume point
+    # ... and its JSON has no `event_id` (was `"event_id": ""`; a field with no value is left out).
+    assert all("event_id" not in e["data"] for e in events if e["event"] == "progress"), events
+    assert all(e["data"]["event_id"] == e["id"] for e in events if e["event"] == "state")
     final = events[-1]["data"]["job"]
     assert final["download_url"] == f"/v1/jobs/{job_id}/download" and final["formats"] == list(esmfold_spec({}).formats)
     assert all("download_url" not in e["data"]["job"] for e in events[:-1])  # no results before completion
