@@ -520,7 +520,8 @@ class Dispatcher:
             return JobFailure(FailureKind.INVALID_INPUT, f"{job.model} cannot run this input: {exc}")
         if isinstance(exc, ComputeLimitExceeded):
             return JobFailure(FailureKind.COMPUTE_LIMIT, f"{job.model} computed for its whole limit of "
-                                                         f"{spec.timeout_s:g} s on this input and was stopped")
+                                                         f"{spec.timeout_s:g} s on this input and was stopped",
+                              model=job.model)
         if isinstance(exc, InferenceTimeout):
             return JobFailure(FailureKind.TIMEOUT, f"{job.model} did not finish within {self._timeout_s:g} s, time "
                                                    "queued at the model server included; try again later")

@@ -57,8 +57,15 @@ _CHARGED_SENTENCE = {
     FailureKind.INVALID_INPUT: "The model rejected the input, so its credits are not refunded; fix the input and "
                                "submit again.",
     FailureKind.COMPUTE_LIMIT: "The model spent its compute limit on this input, so its credits are not refunded; "
-                               "submit a smaller input (shorter sequence, fewer recycles or samples).",
+                               "submit a smaller input ({remedy}).",
 }
+# What makes a job of each model smaller, in its own params (a DiffDock job was told of recycles and sequences).
+SMALLER_INPUT = {
+    "esmfold": "a shorter sequence, fewer num_recycles, or relax none",
+    "alphafold2": "a shorter sequence, fewer num_models or num_recycles, or relax none",
+    "diffdock": "fewer samples_per_complex or inference_steps, a pocket, or a smaller receptor",
+}
+SMALLER_INPUT_ANY = "shorter sequence, fewer recycles or samples"
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,7 @@ class JobFailure:
     kind: FailureKind
     reason: str  # what happened, without the credit sentence
     out_of_memory: bool = False  # a MODEL_ERROR the model server reported as out of memory
+    model: str = ""  # the job's model, for a COMPUTE_LIMIT's remedy in its own params (SMALLER_INPUT)
 
     @property
     def cause(self) -> str:
@@ -81,7 +89,8 @@ class JobFailure:
         """The job's `error`: what happened, what it cost, what to do."""
         if self.refund:
             return f"{self.reason}; credits were refunded."
-        return f"{self.reason}. {_CHARGED_SENTENCE[self.kind]}"
+        return f"{self.reason}. " + _CHARGED_SENTENCE[self.kind].format(
+            remedy=SMALLER_INPUT.get(self.model, SMALLER_INPUT_ANY))
 
 
 # An absolute POSIX path of at least two parts, not part of a URL or a relative path ("http://a/b", "x/y").

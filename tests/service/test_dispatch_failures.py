@@ -113,6 +113,7 @@ def test_time_queued_is_never_charged_and_compute_past_the_models_limit_is(
     assert stuck["credits_used"] == 0 and "were refunded" in stuck["error"]
     assert spent["error_code"] == "compute_limit" and "limit of 1 s" in spent["error"]
     assert spent["credits_used"] == 10 and "not refunded" in spent["error"] and client.balance() == 90
+    assert spent["error"].endswith("submit a smaller input (a shorter sequence, fewer num_recycles, or relax none).")
     # What each call carried: the model's compute limit, and the longer client-side deadline.
     assert {(c.compute_limit_s, c.timeout_s) for c in service.inference.calls} == {(1.0, 3.0)}
 

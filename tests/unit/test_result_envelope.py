@@ -73,6 +73,11 @@ def test_only_the_inputs_fault_as_the_model_found_it_is_charged() -> None:
     assert not charged.refund and "not refunded" in charged.message and "fix the input" in charged.message
     spent = JobFailure(FailureKind.COMPUTE_LIMIT, "esmfold computed for its whole limit of 600 s on this input")
     assert not spent.refund and "not refunded" in spent.message and "smaller input" in spent.message
+    # Each model's remedy in its own params: a DiffDock job was told of sequences and recycles.
+    docking = JobFailure(FailureKind.COMPUTE_LIMIT, "diffdock computed for its whole limit of 60 s", model="diffdock")
+    assert docking.message.endswith("submit a smaller input (fewer samples_per_complex or inference_steps, a pocket, "
+                                    "or a smaller receptor).")
+    assert "recycles" not in docking.message
     for kind in set(FailureKind) - CHARGED:
         failure = JobFailure(kind, "something broke")
         assert failure.refund and failure.message == "something broke; credits were refunded."
