@@ -82,6 +82,18 @@ def test_grpc_failures_become_the_errors_rest_gives(code: str, metadata: dict[st
         assert error.retry_after == 7.0  # type: ignore[attr-defined]
 
 
+def test_an_errors_status_reads_as_status_code_too() -> None:
+    """`except BadRequestError as e: e.status_code` (the name requests' and httpx's responses use) raised
+    AttributeError: the attribute was only `status`. Now both, the same number, read-only; 0 without an answer."""
+    refused = errors.from_response(400, {"error": "Invalid request", "message": "bad"}, {})
+    assert isinstance(refused, errors.BadRequestError)
+    assert (refused.status, refused.status_code) == (400, 400)
+    assert errors.from_grpc_status("NOT_FOUND", "gone", {"phonos-error-title": "Not found"}).status_code == 404
+    assert errors.APIConnectionError("refused").status_code == 0
+    with pytest.raises(AttributeError):
+        refused.status_code = 500  # type: ignore[misc]
+
+
 def job_message() -> pb.Job:
     job = pb.Job(job_id="j1", status="completed", model="esmfold", credits_used=10, formats=["pdb", "json"])
     job.created_at.FromJsonString("2025-12-17T10:30:00.125Z")

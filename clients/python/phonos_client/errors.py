@@ -35,6 +35,11 @@ class PhonosError(Exception):
         said = super().__str__()
         return f"{said} (request id {self.request_id})" if self.request_id else said
 
+    @property
+    def status_code(self) -> int:
+        """`status` under the name requests' and httpx's responses give it (`e.status_code` raised AttributeError)."""
+        return self.status
+
 
 class MissingExtraError(PhonosError, ImportError):
     """An optional part of the client is not installed (the gRPC transport needs `phonos-client[grpc]`)."""
