@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from google.api import httpbody_pb2
 from google.protobuf import json_format, message_factory
-from google.protobuf.descriptor import Descriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from gateway import big_json, json_shape
@@ -136,11 +136,19 @@ def build_request(
         if unknown and not plan.ignores_query:
             raise TranscodeError(_unknown_query_message(plan, unknown))
         for key in keys:
-            if key in plan.query:
+            if key in plan.query and not _empty_non_text(plan.query[key], query.getall(key)):
                 plan.query[key].assign(request, query.getall(key))
     except FieldValueError as exc:
         raise TranscodeError(str(exc)) from None
     return request
+
+
+def _empty_non_text(leaf: Leaf, values: list[str]) -> bool:
+    """`?limit=` (a form's empty box, `limit=$N` with N unset): a number, flag or enum given no text is the parameter
+    left out, as `?status=` already was (an empty string is a string field's default). Was: `limit: "" is not an
+    integer` beside `status=` read as no filter."""
+    text_types = (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BYTES)
+    return all(value == "" for value in values) and leaf.path[-1].type not in text_types
 
 
 def _apply_body(plan: TranscodePlan, request: Message, body: bytes) -> None:

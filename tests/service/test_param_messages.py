@@ -111,3 +111,18 @@ def test_the_seeds_default_all_is_accepted_as_a_list_filter(service: InProcessSe
     listed = client.get("/v1/jobs", params=everything)
     assert listed.status_code == 200, listed.text
     assert listed.json()["pagination"]["total"] == 2
+
+
+def test_an_empty_number_in_a_query_is_the_parameter_left_out(service: InProcessService) -> None:
+    """`?limit=` (an empty form box, `limit=$N` with N unset) was `limit: "" is not an integer` while `?status=`
+    read as no filter: a number, flag or enum given no text is now left out too, as a string's is."""
+    client = service.client(service.new_key())
+    for _ in range(2):
+        client.predict(SEQ)
+    listed = client.get("/v1/jobs?limit=&offset=&status=")
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["pagination"]["total"] == 2 and len(listed.json()["jobs"]) == 2
+    usage = client.get("/v1/usage?days=")
+    assert usage.status_code == 200 and usage.json()["period"]["days"] == 30, usage.text  # the default
+    refused = client.get("/v1/jobs?limit=%20")
+    assert (refused.status_code, refused.json()["message"]) == (400, 'limit: " " is not an integer')
