@@ -73,6 +73,10 @@ EXIT_CODES_HELP = ("exit codes: 0 ok; 1 `serve` stopped on a failure (another se
                    "(`| head`); the users' verbs (login, fold, ...) also 3 authentication, 4 not found, 5 "
                    "insufficient credits, 6 rate limited, 7 server or connection error (`status` too: nothing answers at the "
                    "address), 8 invalid request; 9 `status`: a gateway answers but its job service does not")
+# `phonos status --help`'s: a monitor branches on them (launcher/status.py: EXIT_*).
+STATUS_EXIT_CODES_HELP = ("exit codes: 0 operational; 1 degraded (a component not ready: a model loading, the "
+                          "database); 2 usage; 7 nothing answers as phonos at the address; 9 a gateway answers but "
+                          "its job service does not; 130 interrupted; 141 output closed early (`| head`)")
 
 
 def _settings(args: argparse.Namespace) -> ServiceSettings:
@@ -745,7 +749,8 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("--json", action="store_true", help="print one JSON object with what was copied")
     backup.set_defaults(func=cmd_backup)
 
-    status = sub.add_parser("status", help="is the running service healthy? models, database, queues, disk")
+    status = sub.add_parser("status", help="is the running service healthy? models, database, queues, disk",
+                            epilog=STATUS_EXIT_CODES_HELP)
     status.add_argument("--url", metavar="URL", type=_http_url,
                         help="the gateway to ask (default: the local `phonos serve` running from the data "
                              "directory, where it listens; else PHONOS_HTTP_HOST/PORT)")

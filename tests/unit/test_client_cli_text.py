@@ -214,6 +214,14 @@ def test_phonos_help_lists_every_exit_code_the_command_uses() -> None:
                                   if isinstance(kind, type) and issubclass(kind, errors.PhonosError)}
     said = " ".join(client_cli.build_parser().format_help().split())
     assert all(f" {code} " in said.split("exit codes:")[1].replace(";", " ") for code in used), said
+    # `phonos status`, which this `phonos` lists (and runs where the server is installed): its 9 was not there,
+    # nor that 1 is degraded for it.
+    from launcher import status
+
+    codes = said.split("exit codes:")[1].split("`status`")[1].replace(",", " ")
+    assert all(f" {code} " in f"{codes} " for code in (status.EXIT_DEGRADED, status.EXIT_UNREACHABLE,
+                                                      status.EXIT_NO_JOB_SERVICE)), codes
+    assert f" {status.EXIT_DEGRADED} degraded" in codes, codes
 
 
 def test_every_not_found_the_server_says_reads_not_found_once() -> None:

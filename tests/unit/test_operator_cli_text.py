@@ -175,14 +175,36 @@ def _exit_statuses(path: Path, functions: set[str] | None = None) -> set[int]:
     return found
 
 
+def _status_exit_statuses() -> set[int]:
+    """`phonos status`'s (launcher/status.py: EXIT_OPERATIONAL, EXIT_DEGRADED, ...), returned by name, not as numbers."""
+    from launcher import status
+
+    return {value for name, value in vars(status).items() if name.startswith("EXIT_")}
+
+
+def _exit_codes_said(parser: argparse.ArgumentParser) -> str:
+    return " ".join(parser.format_help().split()).split("exit codes:")[1].replace(";", " ").replace(",", " ")
+
+
 def test_help_lists_every_exit_status_the_command_uses() -> None:
     used = (_exit_statuses(REPO / "launcher" / "cli.py") | _exit_statuses(REPO / "launcher" / "serve.py", {"serve"})
-            | set(cli.EXIT.values()) | {EXIT_CLOSED_PIPE}
+            | set(cli.EXIT.values()) | {EXIT_CLOSED_PIPE} | _status_exit_statuses()
             | {int(kind.exit_code) for kind in vars(client_errors).values()  # the users' verbs, run from here too
                if isinstance(kind, type) and issubclass(kind, client_errors.PhonosError)})
     assert {1, 2, 141} <= used
-    said = " ".join(cli.build_parser().format_help().split()).split("exit codes:")[1].replace(";", " ")
+    said = _exit_codes_said(cli.build_parser())
     assert [code for code in sorted(used) if f" {code} " not in said] == [], said
+
+
+def test_status_help_lists_its_exit_statuses() -> None:
+    """`phonos status --help` listed none, though a monitor branches on them: 0 operational, 1 degraded, 7 nothing
+    answers, 9 a gateway without its job service (and 2, 130, 141 as every verb)."""
+    status = dict(every_parser(cli.build_parser(), "phonos"))["phonos status"]
+    said = _exit_codes_said(status)
+    used = _status_exit_statuses() | {cli.EXIT["usage"], cli.EXIT["interrupted"], EXIT_CLOSED_PIPE}
+    assert {0, 1, 7, 9} <= used
+    assert [code for code in sorted(used) if f" {code} " not in said] == [], said
+    assert " 0 operational " in said and " 1 degraded " in said, said
 
 
 def test_a_data_directory_that_is_a_file_is_said_so(operator_env: pytest.MonkeyPatch, tmp_path: Path,

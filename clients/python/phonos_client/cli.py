@@ -125,7 +125,8 @@ EXIT_CODES_HELP = ("exit codes: 0 ok; 1 a job failed or was cancelled (or a webh
                    "arguments, input file, or server URL: also one with no phonos API at it, or in another protocol than its port's); 3 authentication (a key refused, expired or read-only); "
                    "4 not found (or results deleted, or a file --formats asked for); 5 insufficient credits; 6 rate limited; 7 server or connection "
                    "error (nothing answers at the address); 8 invalid request (also records of a batch the server "
-                   "refused); 130 interrupted; 141 output closed early (`| head`)")
+                   "refused); 130 interrupted; 141 output closed early (`| head`); the operator's `status`: 1 "
+                   "degraded, 7 nothing answers, 9 a gateway answers but its job service does not")
 BATCH_SIZE = 10  # the API's limit per /v1/batch
 # Result files fetched at once: enough to overlap round trips, few enough that under a per-minute rate limit
 # each download waits for a turn among a handful, not among every file of a bulk run (and its 429 budget).
