@@ -63,3 +63,21 @@ def test_the_submission_is_a_400_before_credits() -> None:
 def test_a_nan_water_is_removed_as_waters_are() -> None:
     water = "HETATM 9999  O   HOH W   1         nan   0.000   0.000  1.00  0.00           O\n"
     assert check_receptor(PDB.replace("END\n", "") + water + "END\n").residues == check_receptor(PDB).residues
+
+
+def at_origin(pdb: str) -> str:
+    """Every atom record's coordinates 0, 0, 0 (a placeholder file)."""
+    return "".join(line[:30] + f"{0.0:8.3f}" * 3 + line[54:] if line.startswith(("ATOM", "HETATM")) else line
+                   for line in pdb.splitlines(keepends=True))
+
+
+def test_a_receptor_whose_atoms_all_sit_at_one_place_is_refused() -> None:
+    """Found by a tester: 12 residues with every atom at (0, 0, 0) were docked and charged as a structure."""
+    with pytest.raises(ReceptorError, match=r"^protein PDB residues \w{3} A \d+ and \w{3} A \d+ have their CA atoms at "
+                                            r"the same place \(0, 0, 0\): these coordinates are not a structure$"):
+        check_receptor(at_origin(PDB))
+    spec = build_spec({})
+    with pytest.raises(InvalidArgument, match=r"^params.protein_pdb: protein PDB residues .* at the same place"):
+        asyncio.run(spec.validate("CCO", {"protein_pdb": at_origin(PDB)}, NoJobs()))
+    moved = with_coordinate("CA", 5, "12.345")  # one atom moved is still a structure
+    assert check_receptor(moved).residues == check_receptor(PDB).residues

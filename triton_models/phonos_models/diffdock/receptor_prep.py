@@ -376,6 +376,23 @@ def _check_finite_coordinates(model: gemmi.Model) -> None:
                     )
 
 
+def _check_no_coinciding_ca(model: gemmi.Model) -> None:
+    """Two residues' CA atoms at one place (to 0.01 Å; in a protein they are 3.8 Å apart or more): a file of
+    placeholder coordinates (every atom at 0, 0, 0) was docked and charged as if it were a structure."""
+    seen: dict[tuple[float, float, float], str] = {}
+    for chain in model:
+        for residue in chain:
+            ca = residue.find_atom("CA", "*")
+            if ca is None or not is_protein_residue(residue):
+                continue
+            where = f"{residue.name} {chain.name.strip() or '(no chain id)'} {residue.seqid.num}{residue.seqid.icode.strip()}"
+            at = (round(ca.pos.x, 2), round(ca.pos.y, 2), round(ca.pos.z, 2))
+            if at in seen:
+                raise ReceptorError(f"protein PDB residues {seen[at]} and {where} have their CA atoms at the same place "
+                                    f"({at[0]:g}, {at[1]:g}, {at[2]:g}): these coordinates are not a structure")
+            seen[at] = where
+
+
 _AtomKey = tuple[int, str, str, str]  # chain index in the model, residue number, residue name, atom name
 
 
@@ -467,6 +484,7 @@ def read_structure_with_report(pdb_text: str) -> tuple[gemmi.Structure, Preparat
     structure.remove_empty_chains()
     _check_finite_coordinates(model)
     _mark_free_amino_acids(model)
+    _check_no_coinciding_ca(model)
     renamed = _label_chains(model)
     others: Counter[str] = Counter()
     mapped: dict[str, str] = {}
