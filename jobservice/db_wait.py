@@ -99,7 +99,7 @@ async def open_waiting(settings: ServiceSettings, waiting: Waiting,
 
     async def failed(failure: StartFailure, pause_s: float) -> None:
         waiting.failed(failure)
-        log.warning("cannot reach the database yet (try %d): %s; trying again in %g s", waiting.tries,
+        log.warning("cannot reach the database yet (try %d): %s; trying again in %.1f s", waiting.tries,
                     failure.reason, pause_s, extra={"action": "pg.start_waiting", "try": waiting.tries})
         if waiting.tries == 1 and first_wait is not None:
             await first_wait()

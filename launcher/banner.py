@@ -74,8 +74,9 @@ def sign_in_line(first: FirstStart | None, holder: str | None, *, data_dir: Path
     def set_password(name: str) -> str:
         return operator_command(f"users set-password --username {name}", data_dir, program, postgres=postgres)
 
-    if holder == FIRST_USER:
-        return f"  sign in as {json_value_text(FIRST_USER)} (forgot the password? `{set_password(FIRST_USER)}`)"
+    if holder == FIRST_USER:  # its password was shown by an earlier start, or by none that was interrupted first
+        return (f"  sign in as {json_value_text(FIRST_USER)} (no password seen, or forgot it? "
+                f"`{set_password(FIRST_USER)}`)")
     if holder is not None:  # the operator gave other accounts passwords, never admin
         return f"  sign in with your username and password (forgot it? `{set_password('NAME')}`)"
     return f"  set a password to sign in: `{set_password('NAME')}`"

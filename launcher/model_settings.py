@@ -55,6 +55,9 @@ def _check_paths(settings: object) -> None:
     settings classes: a job service elsewhere reads the same variables without the model's files."""
     paths: list[tuple[str, Path | None, str]] = []
     if isinstance(settings, EsmFoldSettings) and settings.weights_dir is not None:
+        if not settings.weights_dir.exists():  # said as the other paths are, not as a directory missing a file
+            raise ValueError(f"PHONOS_ESMFOLD_WEIGHTS_DIR={settings.weights_dir} does not exist: it should be an "
+                             "esmfold_v1 directory (`phonos weights fetch esmfold`)")
         if not (settings.weights_dir / "config.json").is_file():
             raise ValueError(f"PHONOS_ESMFOLD_WEIGHTS_DIR={settings.weights_dir} has no config.json: it should be an "
                              "esmfold_v1 directory (`phonos weights fetch esmfold`)")

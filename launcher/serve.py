@@ -308,7 +308,7 @@ async def first_account_waiting(settings: ServiceSettings,
                 started = reachable(settings.metrics_host).url(settings.metrics_port, "/metrics")
             except OSError:
                 await endpoint.close()
-        print(f"waiting for the database: {failure.reason}; trying again in {pause_s:g} s "
+        print(f"waiting for the database: {failure.reason}; trying again in {pause_s:.1f} s "
               "(PHONOS_DATABASE_START_WAIT_S)", flush=True)
         if started:  # the port too: with --metrics-port 0 nothing else says it before the banner
             print(f"  meanwhile {started} answers, with phonos_database_up 0", flush=True)

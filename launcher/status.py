@@ -300,7 +300,7 @@ def lines(status: Status, size: Callable[[int], str]) -> Iterator[tuple[str, ...
             yield ("metrics:", f"not read from {status.metrics_url}:", f"{status.metrics_error}")
         return
     if metrics.webhook_backlog is not None:
-        waiting = [f"{metrics.webhook_backlog} deliveries waiting"]
+        waiting = [f"{metrics.webhook_backlog} {'delivery' if metrics.webhook_backlog == 1 else 'deliveries'} waiting"]
         if metrics.webhook_backlog and metrics.webhook_oldest_s is not None:
             waiting += [f"(oldest {age(metrics.webhook_oldest_s)})"]
         yield ("webhooks:", *waiting)

@@ -23,7 +23,8 @@ def build_specs(model_ids: Iterable[str] = DEFAULT_MODELS) -> dict[str, ModelSpe
     for model_id in model_ids:
         module_name = SPEC_MODULES.get(model_id)
         if module_name is None:
-            raise ValueError(f"unknown model {model_id!r} in PHONOS_MODELS; known: {', '.join(SPEC_MODULES)}")
+            # The served models only: `echo` is a diagnostic a user never asks for.
+            raise ValueError(f"unknown model {model_id!r} in PHONOS_MODELS; known: {', '.join(DEFAULT_MODELS)}")
         module = importlib.import_module(module_name)
         spec: ModelSpec = module.build_spec()
         if spec.info.id != model_id:

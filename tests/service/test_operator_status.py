@@ -74,7 +74,7 @@ def test_a_job_queued_behind_a_running_one_is_shown_as_such(service: InProcessSe
         assert code == 0 and lines[0] == f"phonos at {service.base_url}: operational (API v1)", out
         assert "database: ready" in lines
         assert any(line.startswith("esmfold: ready, 1 queued, 1 running (oldest queued ") for line in lines), piped
-        assert "webhooks: 0 deliveries waiting" in lines
+        assert "webhooks: 0 deliveries waiting" in lines  # one is "1 delivery waiting" (status_lines)
         assert any(line.startswith("data dir: ") and " free of " in line for line in lines), piped
 
         # The local service by default: the addresses `phonos serve` would print for these settings.

@@ -126,6 +126,10 @@ def test_serve_refuses_bad_settings_before_creating_anything(operator_env: pytes
     assert variable in err and "Traceback" not in err
     assert "API key" not in out  # no admin key printed above the error, to be lost with the refused start
     assert not data_dir.exists()
+    if value.startswith("/nonexistent"):  # a path that is not there is said so (was "has no config.json")
+        assert f"{variable}={value} does not exist" in err, err
+    if variable == "PHONOS_MODELS":  # the models a user can serve (was: with `echo`, a diagnostic)
+        assert "known: esmfold, alphafold2, diffdock" in err and "echo" not in err, err
 
 
 def test_serve_hands_its_own_triton_to_the_job_service_not_a_fleet(operator_env: pytest.MonkeyPatch,

@@ -49,3 +49,14 @@ def test_ages_are_said_in_the_unit_that_reads() -> None:
 def test_the_banners_rest_address_is_taken_as_the_gateway(given: str, url: str) -> None:
     """`phonos serve` prints `REST gateway:  http://127.0.0.1:8080/v1`: pasted as --url, it is the same service."""
     assert status.base_url(given) == url
+
+
+@pytest.mark.parametrize(("backlog", "said"), [(0, "0 deliveries waiting"), (1, "1 delivery waiting"),
+                                               (2, "2 deliveries waiting")])
+def test_the_webhook_backlog_is_said_in_the_right_number(backlog: int, said: str) -> None:
+    """Was "1 deliveries waiting"."""
+    found = status.parse_metrics(SCRAPE.replace("phonos_webhook_backlog 2.0", f"phonos_webhook_backlog {backlog}.0"))
+    state = status.Status("http://h:8080", "operational", "1", "", {"database": "ready"}, "http://h:9464/metrics",
+                          found, None)
+    webhooks = next(line for line in status.lines(state, str) if line[0] == "webhooks:")
+    assert " ".join(webhooks[1:]).startswith(said), webhooks

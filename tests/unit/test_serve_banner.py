@@ -193,7 +193,7 @@ FIRST = FirstStart(NewKey(api_key="pk_x", account_id=1, key_id="key_1"), passwor
 @pytest.mark.parametrize(("first", "holder", "says"), [
     (FIRST, None, '  sign in as "admin" with password Xq3-generated  (shown once; change it on the dashboard\'s '
                   "Account page)"),
-    (None, "admin", '  sign in as "admin" (forgot the password? `phonos users set-password --username admin`)'),
+    (None, "admin", '  sign in as "admin" (no password seen, or forgot it? `phonos users set-password --username admin`)'),
     (None, "ada", "  sign in with your username and password (forgot it? `phonos users set-password --username NAME`)"),
     (None, None, "  set a password to sign in: `phonos users set-password --username NAME`"),
 ])
@@ -207,7 +207,7 @@ def test_on_postgresql_the_set_password_command_names_the_database_it_needs() ->
     """Pasted into a shell without PHONOS_DATABASE_URL it refused, naming only --data-dir (and its advice, `keys
     create`, would have made a second, SQLite, database in the PostgreSQL install's data directory)."""
     said = sign_in_line(None, "admin", data_dir=Path("/srv/phonos"), postgres=True)
-    assert said == ('  sign in as "admin" (forgot the password? `PHONOS_DATABASE_URL="$PHONOS_DATABASE_URL" phonos '
+    assert said == ('  sign in as "admin" (no password seen, or forgot it? `PHONOS_DATABASE_URL="$PHONOS_DATABASE_URL" phonos '
                     'users set-password --username admin --data-dir /srv/phonos`)')
 
 
@@ -304,7 +304,7 @@ def test_the_forgot_password_hint_of_a_service_with_its_own_data_dir_works_as_pr
     here.mkdir()
     monkeypatch.chdir(here)
     out = _announce(settings, None, capsys)
-    hint = re.search(r'sign in as "admin" \(forgot the password\? `([^`]+)`\)', out)
+    hint = re.search(r'sign in as "admin" \(no password seen, or forgot it\? `([^`]+)`\)', out)
     assert hint is not None, out
     command = shlex.split(hint.group(1))
     assert command[0] == "phonos" and "--data-dir" in command, command
