@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -31,6 +32,25 @@ def dashboard_queries() -> list[str]:
 @pytest.mark.parametrize("name", ["prometheus.yml", "prometheus-compose.yml"])
 def test_the_scrape_configuration_is_valid(name: str) -> None:
     checked = subprocess.run([promtool(), "check", "config", str(DEPLOY / name)],
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_kubernetes_scrape_configuration_names_the_jobs_the_alerts_and_dashboard_read(tmp_path: Path) -> None:
+    """A Prometheus discovering the manifests' annotated pods named every target `kubernetes-pods`, so
+    `up{job="phonos"}` matched nothing and PhonosJobServiceDown never fired. Debian's promtool has no Kubernetes
+    discovery: its relabelling is checked with the discovery swapped for a static target."""
+    config = yaml.safe_load((DEPLOY / "prometheus-kubernetes.yml").read_text())
+    jobs = {scrape["job_name"] for scrape in config["scrape_configs"]}
+    wanted = set(re.findall(r'job="([^"]+)"', (DEPLOY / "alerts.yml").read_text()))
+    wanted |= {job for query in dashboard_queries() for job in re.findall(r'job="([^"]+)"', query)}
+    assert wanted and wanted <= jobs, (wanted, jobs)
+    for scrape in config["scrape_configs"]:
+        assert scrape.pop("kubernetes_sd_configs") == [{"role": "pod"}]
+        scrape["static_configs"] = [{"targets": ["10.244.0.7:80"]}]
+    (tmp_path / "alerts.yml").write_text((DEPLOY / "alerts.yml").read_text())
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    checked = subprocess.run([promtool(), "check", "config", str(tmp_path / "prometheus.yml")],
                              capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
