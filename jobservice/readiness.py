@@ -53,8 +53,9 @@ class ReadinessMonitor:
         if ready != self.ready:
             # The first check is where it starts, not a change: a job service started beside its Triton (`phonos
             # serve`, a pod) is not ready until the models load, and "readiness changed: ... not ready" among the
-            # start lines read as a failure. Only real transitions are INFO; /v1/health says the state at any time.
-            level = logging.DEBUG if self.ready is None else logging.INFO
+            # start lines read as a failure. Only real transitions are logged: ready again at INFO, ready no more at
+            # WARNING (a model or the database lost: an operator greps for it); /v1/health says the state any time.
+            level = logging.DEBUG if self.ready is None else logging.INFO if ready else logging.WARNING
             log.log(level, "readiness %s: %s", "at start" if self.ready is None else "changed", message,
                     extra={"action": "jobservice.readiness", "ready": ready})
             self.ready = ready

@@ -189,4 +189,4 @@ def test_readiness_logs_real_transitions_and_not_its_first_state_as_a_change(cap
     assert said == [(logging.DEBUG, "readiness at start: PHONOS API is running, but these are not ready: esmfold, "
                                     "triton"),
                     (logging.INFO, "readiness changed: PHONOS API is running"),
-                    (logging.INFO, "readiness changed: PHONOS API is running, but these are not ready: triton")]
+                    (logging.WARNING, "readiness changed: PHONOS API is running, but these are not ready: triton")]
