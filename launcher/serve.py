@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import socket
@@ -33,6 +34,7 @@ from aiohttp import web
 from jobservice.admin import FIRST_USER, FirstStart, ensure_first_account, password_holder
 from jobservice.datadir_lock import DataDirLock, DataDirLocked
 from jobservice.db_wait import retrying
+from jobservice.log_format import formatter
 from jobservice.metrics_server import MetricsEndpoint, listening_socket, start_metrics_server
 from jobservice.pg import StartFailure
 from jobservice.private_files import secure_data_dir
@@ -362,6 +364,7 @@ def serve(settings: ServiceSettings) -> int:
 def _serve(settings: ServiceSettings, policy: SupervisorSettings, models: list[str],
            metrics_socket: socket.socket | None) -> int:
     data_dir = settings.data_dir
+    log_supervision_as(settings.log_format)
     try:
         secure_data_dir(data_dir, settings.sqlite_path)
         if not owner_free(settings):
@@ -490,16 +493,34 @@ def owner_free(settings: ServiceSettings) -> bool:
     return True
 
 
+# A crash, a restart and a child ready again happen among the job service's log lines, hours after the banner: they
+# are log records as those are (a time, a level, `action=`, JSON under PHONOS_LOG_FORMAT=json), on stderr. Their
+# own logger and handler: the launcher's root logger stays as it was (imported modules' records unchanged).
+supervision_log = logging.getLogger("launcher.supervision")
+supervision_log.propagate = False
+
+
+def log_supervision_as(log_format: str) -> None:
+    for old in list(supervision_log.handlers):
+        supervision_log.removeHandler(old)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter(log_format))
+    supervision_log.addHandler(handler)
+    supervision_log.setLevel(logging.INFO)
+
+
 def report(event: Event, triton: TritonChild, jobs: JobServiceChild) -> bool:
-    """Print what happened; False when supervision gave up."""
+    """Say what happened; False when supervision gave up."""
     if event.kind == "gave_up":
         print(said_error(f"{event.message}; stopping everything"), file=sys.stderr, flush=True)
         return False
+    fields = {"action": f"supervisor.{event.kind}", "child": event.child}
     if event.kind == "crashed":
-        print(event.message, file=sys.stderr, flush=True)
+        supervision_log.warning(event.message, extra=fields)
     elif event.kind in ("restarting", "ready_again"):
         pid = _pid(triton, jobs, event.child)
-        print(f"{event.message}{f' (pid {pid})' if event.kind == 'ready_again' else ''}", flush=True)
+        supervision_log.info(f"{event.message}{f' (pid {pid})' if event.kind == 'ready_again' else ''}",
+                             extra={**fields, **({"pid": pid} if event.kind == "ready_again" else {})})
     return True
 
 

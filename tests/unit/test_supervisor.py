@@ -137,3 +137,30 @@ def test_backoff_doubles_up_to_its_cap() -> None:
     assert describe_exit(-9) == "signal SIGKILL" and describe_exit(2) == "status 2"
     with pytest.raises(ValueError):
         SupervisorSettings.from_env({"PHONOS_RESTART_BACKOFF_MAX_S": "0.5"})
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_serves_supervision_lines_are_log_records_with_a_time_and_an_action(
+        log_format: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`tritonserver exited with signal SIGKILL; restarting in 1 s ...` came hours after the banner among the job
+    service's timestamped records, itself with no time, no level and no action, and as plain text in a JSON log."""
+    import json
+    import re
+
+    from launcher import serve
+
+    serve.log_supervision_as(log_format)
+    nobody = type("Child", (), {"name": "x", "process": None, "popen": None})()
+    assert serve.report(Event("tritonserver", "crashed", "tritonserver exited with signal SIGKILL; restarting in 1 s"),
+                        nobody, nobody)  # type: ignore[arg-type]
+    assert serve.report(Event("tritonserver", "restarting", "restarting tritonserver"), nobody, nobody)  # type: ignore[arg-type]
+    crashed, restarting = capsys.readouterr().err.splitlines()
+    if log_format == "json":
+        record = json.loads(crashed)
+        assert (record["level"], record["action"], record["child"]) == ("WARNING", "supervisor.crashed", "tritonserver")
+        assert record["message"].startswith("tritonserver exited with signal SIGKILL") and record["time"]
+        assert json.loads(restarting)["action"] == "supervisor.restarting"
+    else:
+        assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING launcher\.supervision tritonserver exited with "
+                        r"signal SIGKILL; restarting in 1 s action=supervisor\.crashed child=tritonserver$", crashed)
+        assert " INFO launcher.supervision restarting tritonserver action=supervisor.restarting" in restarting
