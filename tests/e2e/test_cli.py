@@ -105,15 +105,41 @@ def test_fold_a_three_record_fasta_with_json_output(service: InProcessService, t
                  PHONOS_URL=service.url_for(transport))
     assert ran.returncode == 0, ran.stderr
     report = json.loads(ran.stdout)["jobs"]  # nothing but the JSON on stdout
-    assert [(j["name"], j["status"]) for j in report] == [("sp_P69905_HBA_HUMAN", "completed"), ("p2", "completed"),
+    assert [(j["name"], j["status"]) for j in report] == [("sp|P69905|HBA_HUMAN", "completed"), ("p2", "completed"),
                                                           ("p3", "completed")]
     assert sorted(p.name for p in (tmp_path / "folds").iterdir()) == [
         "p2.json", "p2.pdb", "p3.json", "p3.pdb", "sp_P69905_HBA_HUMAN.json", "sp_P69905_HBA_HUMAN.pdb"]
     assert report[0]["files"] == [str(tmp_path / "folds" / "sp_P69905_HBA_HUMAN.pdb"),
                                   str(tmp_path / "folds" / "sp_P69905_HBA_HUMAN.json")]
     jobs = service.client(key).get("/v1/jobs").json()["jobs"]
-    assert sorted(j["name"] for j in jobs) == ["p2", "p3", "sp_P69905_HBA_HUMAN"]  # one batch, named after the ids
+    assert sorted(j["name"] for j in jobs) == ["p2", "p3", "sp|P69905|HBA_HUMAN"]  # one batch, named after the ids
     assert service.client(key).balance() == 70
+
+
+def test_fold_names_each_job_after_its_fasta_id_as_written(service: InProcessService, tmp_path: Path) -> None:
+    """The server's job names were the ids made file names (`sp_P01308_INS_HUMAN`, `etc_evil`, `dup_2`), so
+    `jobs ls --name "sp|P01308"` found nothing. Now the jobs have the ids as written and the files keep the safe,
+    unique names; two jobs of one name are told apart by id and file; the run's key gets the same jobs again."""
+    key = service.new_key(credits=100)
+    (tmp_path / "in.fasta").write_text(">sp|P01308|INS_HUMAN Insulin\nMALWMRLLPLLALLALWGPD\n>../../etc/evil\n"
+                                       "MKTAYIAKQRQISFVKSHFSRQ\n>dup\nMGSSHHHHHHSSGLVPRGSH\n>dup\nMKVLAAGIVG\n")
+    argv = ("fold", str(tmp_path / "in.fasta"), "--out", str(tmp_path / "folds"), "--json", "--idempotency-key", "run1")
+    ran = phonos(service, key, *argv)
+    assert ran.returncode == 0, ran.stderr
+    report = json.loads(ran.stdout)["jobs"]
+    assert [(j["name"], Path(j["files"][0]).name) for j in report] == [
+        ("sp|P01308|INS_HUMAN", "sp_P01308_INS_HUMAN.pdb"), ("../../etc/evil", "etc_evil.pdb"), ("dup", "dup.pdb"),
+        ("dup", "dup_2.pdb")]
+    assert len({j["job_id"] for j in report}) == 4
+    found = phonos(service, key, "jobs", "ls", "--name", "sp|P01308", "--json")
+    assert [j["job_id"] for j in json.loads(found.stdout)["jobs"]] == [report[0]["job_id"]], found.stderr
+    dups = phonos(service, key, "jobs", "ls", "--name", "dup", "--json")
+    assert sorted(j["job_id"] for j in json.loads(dups.stdout)["jobs"]) == sorted(j["job_id"] for j in report[2:])
+    again = phonos(service, key, *argv)  # the same run's key: the server's stored answer, nothing charged again
+    assert again.returncode == 0, again.stderr
+    assert [(j["name"], j["job_id"]) for j in json.loads(again.stdout)["jobs"]] == [
+        (j["name"], j["job_id"]) for j in report]
+    assert service.client(key).balance() == 60
 
 
 def test_fold_in_a_terminal_draws_one_progress_bar_per_job(service: InProcessService, tmp_path: Path) -> None:
@@ -361,7 +387,7 @@ def test_records_the_server_rejects_exit_with_the_invalid_request_code_and_are_n
     assert unserved.returncode == 8, unserved.stderr
     assert "phonos: 3 of 3 records were rejected by the server (not submitted, not charged):" in unserved.stderr
     # one line a reason, naming its records: not the same message three times
-    assert re.search(r"^  sp_P69905_HBA_HUMAN, p2, p3: Invalid request: Unknown model \"alphafold2\"", unserved.stderr,
+    assert re.search(r"^  sp\|P69905\|HBA_HUMAN, p2, p3: Invalid request: Unknown model \"alphafold2\"", unserved.stderr,
                      re.M), unserved.stderr
     assert service.client(key).balance() == 100
     (tmp_path / "mixed.fasta").write_text(">good\nMKTAYIAKQRQ\n>bad\nMKV*J1\n>fine\nMGSSHHHHHH\n")
@@ -486,8 +512,8 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
         "success": True, "webhook_id": hook["webhook_id"], "message": "Webhook deleted"}
     named = json.loads(named.stdout)
     kept = named["jobs"][0]["job_id"]
-    assert named["jobs"][0]["files"] == [str(tmp_path / "to_delete.pdb")]  # --name: the job's and the file's
-    assert api.get(f"/v1/jobs/{kept}").json()["name"] == "to_delete"
+    assert named["jobs"][0]["files"] == [str(tmp_path / "to_delete.pdb")]  # --name: the files' made safe
+    assert api.get(f"/v1/jobs/{kept}").json()["name"] == "to delete"  # the job's as typed
     removed_kept, removed = phonos_at_once(service, key, ("jobs", "rm", kept, "--json"), ("jobs", "rm", job_id),
                                            PHONOS_URL=service.url_for(transport))
     assert json.loads(removed_kept.stdout) == [  # one answer a job

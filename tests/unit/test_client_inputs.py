@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from phonos_client import cli
-from phonos_client.inputs import InputError, ligands_from, sequences_from
+from phonos_client.inputs import InputError, file_id, ligands_from, sequences_from
 from phonos_client.models import Batch
 
 from launcher.ports import free_port
@@ -385,6 +385,60 @@ def test_a_ligands_whole_name_is_its_jobs_name(tmp_path: Path) -> None:
         assert [item["name"] for item in sent(work)] == ["aspirin lysine salt", "aspirin sodium"], name
 
 
+def fold(*argv: str) -> cli.Work:
+    return cli.prepare_fold(cli.build_parser().parse_args(["fold", *argv]))
+
+
+SAME_IDS = ">sp|P01308|INS_HUMAN Insulin\nMALWMRLLPL\n>../../etc/evil\nMKV\n>dup\nMGS\n>dup one more\nMHH\n"
+
+
+def test_each_fold_job_is_named_after_its_fasta_id_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/clients.md: "each job named after its FASTA id". Jobs were named after the ids made file names
+    (`sp_P01308_INS_HUMAN`, `etc_evil`, `dup_2`), so `jobs ls --name "sp|P01308"` found nothing. The files keep
+    those names; the jobs (and the outcome's NAME, --json's `name`) get the header's first word as written."""
+    monkeypatch.chdir(tmp_path)
+    Path("in.fasta").write_text(SAME_IDS)
+    work = fold("in.fasta")
+    assert [r.id for r in work.records] == ["sp_P01308_INS_HUMAN", "etc_evil", "dup", "dup_2"]  # the files'
+    assert [i["name"] for i in sent(work)] == ["sp|P01308|INS_HUMAN", "../../etc/evil", "dup", "dup"]
+    outcomes = submitted(work)
+    assert [(o.name, o.job_id, o.stem) for o in outcomes] == [
+        ("sp|P01308|INS_HUMAN", "j0", "sp_P01308_INS_HUMAN"), ("../../etc/evil", "j1", "etc_evil"),
+        ("dup", "j2", "dup"), ("dup", "j3", "dup_2")]
+    # Two jobs of one name are two rows, told apart by their job ids (and files, once downloaded).
+    assert cli.report(outcomes, as_json=True) == 0
+    assert [(j["name"], j["job_id"]) for j in json.loads(capsys.readouterr().out)["jobs"]][2:] == [
+        ("dup", "j2"), ("dup", "j3")]
+    assert cli.report(outcomes, as_json=False) == 0
+    assert capsys.readouterr().out.splitlines()[2:] == ["dup\tj2\tpending\t", "dup\tj3\tpending\t"]
+    # and their progress lines (`dup: running`, twice, piped) by their files' names until the files exist
+    assert cli.progress_labels(outcomes) == {"j0": "sp|P01308|INS_HUMAN", "j1": "../../etc/evil", "j2": "dup",
+                                             "j3": "dup_2"}
+    # --name too: the job's name as typed, its files' made safe
+    named = fold("MKV", "--name", " p 1 ")
+    assert ([r.id for r in named.records], [i["name"] for i in sent(named)]) == (["p_1"], ["p 1"])
+
+
+@pytest.mark.parametrize(("header", "why"), [
+    ("a\x1bb", "it holds U+001B, which is not printable text"),  # an ANSI escape: refused by the API (labels.py)
+    ("rtl\u202eevil", "it holds U+202E, which is not printable text"),
+    ("x" * 201, "longer than 200 characters"),
+])
+def test_a_fasta_id_the_api_would_refuse_as_a_name_names_its_job_by_its_file_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], header: str,
+        why: str) -> None:
+    """The job still runs (a 400 for its name would reject the record), named as its files are, and stderr says so."""
+    monkeypatch.chdir(tmp_path)
+    Path("in.fasta").write_text(f">{header} words\nMKV\n>fine\nMGS\n")
+    work = fold("in.fasta")
+    stem = work.records[0].id
+    assert stem == file_id(header, "seq1")
+    assert [i["name"] for i in sent(work)] == [stem, "fine"]
+    assert capsys.readouterr().err.splitlines()[0].endswith(f"cannot be a job's name ({why}): its job is named {stem}")
+    assert [o.name for o in submitted(work)] == [stem, "fine"]
+
+
 def test_a_smiles_files_header_line_is_not_a_ligand(tmp_path: Path) -> None:
     (tmp_path / "l.smi").write_text("SMILES\tName\nCCO\tethanol\n")
     assert [(r.id, r.text) for r in ligands_from(tmp_path / "l.smi")] == [("ethanol", "CCO")]
@@ -405,12 +459,12 @@ def test_an_sdf_record_rdkit_cannot_read_is_rejected_and_the_others_run(
     assert [item["name"] for item in sent(work)] == ["ethanolish", "methanolish"]
     outcomes = submitted(work)
     assert [(o.name, o.status) for o in outcomes] == [
-        ("ethanolish", "pending"), ("broken_one", "rejected"), ("methanolish", "pending")]
+        ("ethanolish", "pending"), ("broken one", "rejected"), ("methanolish", "pending")]  # the job's name
     assert cli.report(outcomes, as_json=True) == 8
     capfd.readouterr()
     assert cli.report(outcomes, as_json=False) == 8
     assert capfd.readouterr().err.startswith(
-        "phonos: 1 of 3 records were rejected (not submitted, not charged):\n  broken_one: Invalid request: SDF record 2")
+        "phonos: 1 of 3 records were rejected (not submitted, not charged):\n  broken one: Invalid request: SDF record 2")
 
 
 def test_an_sdf_records_smiles_property_that_is_not_its_drawing_is_said(

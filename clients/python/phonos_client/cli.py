@@ -36,6 +36,7 @@ import shutil
 import signal
 import sys
 import uuid
+from collections import Counter
 from collections.abc import Callable, Collection, Coroutine, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -154,11 +155,14 @@ class Outcome:
     absent: list[str] = field(default_factory=list, compare=False)
     # A record refused before it was sent: the command could not read it from its file (not in --json).
     unread: bool = field(default=False, compare=False)
+    # The result files' name when it is not `name` (not in --json): `name` is the job's, as the server has it (a
+    # FASTA id as written, `sp|P01308|INS_HUMAN`, `dup` twice), the files' is that made safe and unique (`dup_2`).
+    stem: str = field(default="", compare=False)
 
     def json(self) -> dict[str, Any]:
         """The job's entry in --json's `jobs`; a completed job without a file --formats asked for (exit 4) names
         them in `missing_formats` (absent where none is missing), so a script knows which without the table."""
-        document = {k: v for k, v in asdict(self).items() if k not in ("refused_exit", "absent", "unread")}
+        document = {k: v for k, v in asdict(self).items() if k not in ("refused_exit", "absent", "unread", "stem")}
         if self.absent:
             document["missing_formats"] = list(self.absent)
         return document
@@ -224,8 +228,9 @@ async def submit(client: AsyncClient, model: str, records: list[Record], params:
     set_by = {flag: name for name, flag in (flags or {}).items()}
     for place, record in enumerate(records):  # refused while reading its file (an SDF record RDKit cannot read)
         if record.error:
-            outcomes[place] = Outcome(record.id, None, "rejected", error=error_words(LOCAL_REFUSAL, record.error),
-                                      refused_exit=refusal_exit_code(LOCAL_REFUSAL), unread=True)
+            outcomes[place] = Outcome(record.job_name, None, "rejected", stem=record.id, unread=True,
+                                      error=error_words(LOCAL_REFUSAL, record.error),
+                                      refused_exit=refusal_exit_code(LOCAL_REFUSAL))
     sendable = [(place, record) for place, record in enumerate(records) if not record.error]
     for start in range(0, len(sendable), BATCH_SIZE):
         chunk = sendable[start:start + BATCH_SIZE]
@@ -235,11 +240,11 @@ async def submit(client: AsyncClient, model: str, records: list[Record], params:
         for (place, record), item in zip(chunk, results, strict=True):
             if item.success and item.job_id:
                 session.job_ids.append(item.job_id)
-                outcomes[place] = Outcome(record.id, item.job_id, "pending")
+                outcomes[place] = Outcome(record.job_name, item.job_id, "pending", stem=record.id)
             else:
                 message = in_flag_words(item.message or "", set_by, set_by)
-                outcomes[place] = Outcome(record.id, None, "rejected", error=error_words(item.error, message),
-                                          refused_exit=refusal_exit_code(item.error))
+                outcomes[place] = Outcome(record.job_name, None, "rejected", error=error_words(item.error, message),
+                                          refused_exit=refusal_exit_code(item.error), stem=record.id)
     return [outcomes[place] for place in sorted(outcomes)]
 
 
@@ -306,8 +311,8 @@ async def follow(client: AsyncClient, outcomes: list[Outcome], display: Display,
                 if fmt in job.formats:
                     async with turns:
                         download = await client.download(outcome.job_id, fmt)
-                    target = unused_target(out, outcome.name, outcome.job_id, fmt, download.file_name,
-                                           download.content)
+                    target = unused_target(out, outcome.stem or outcome.name, outcome.job_id, fmt,
+                                           download.file_name, download.content)
                     if not holds(target, download.content):  # there from an earlier run of the command: kept
                         await asyncio.to_thread(write_whole, target, download.content)
                     outcome.files.append(str(target))
@@ -320,9 +325,10 @@ async def follow(client: AsyncClient, outcomes: list[Outcome], display: Display,
         elif job.status != "completed":
             display.update(outcome.job_id, job.status, note=job.error_code or "")
 
+    labels = progress_labels(outcomes)
     for outcome in outcomes:
         if outcome.job_id:
-            display.add(outcome.job_id, outcome.name, outcome.status)  # `jobs watch` knows where each one is
+            display.add(outcome.job_id, labels[outcome.job_id], outcome.status)  # `jobs watch` knows where each one is
     said, back = NOTICES.say, NOTICES.back
     NOTICES.say, NOTICES.back = display.notice, display.back
     try:
@@ -330,6 +336,13 @@ async def follow(client: AsyncClient, outcomes: list[Outcome], display: Display,
     finally:
         NOTICES.say, NOTICES.back = said, back
         display.close()
+
+
+def progress_labels(outcomes: Sequence[Outcome]) -> dict[str, str]:
+    """Each followed job's row in the progress display, by job id: its name, or, for jobs that share a name (two
+    `>dup` records), its files' name (`dup`, `dup_2`), so their lines are told apart before the files exist."""
+    jobs = Counter(o.name for o in outcomes if o.job_id)
+    return {o.job_id: o.stem if o.stem and jobs[o.name] > 1 else o.name for o in outcomes if o.job_id}
 
 
 def output_name(name: str, job_id: str, fmt: str, server_name: str | None) -> str:
@@ -478,7 +491,11 @@ def prepare_fold(args: argparse.Namespace) -> Work:
         if len(records) != 1:
             raise UsageError(f"--name names one sequence's job; the {len(records)} records here are named after "
                              "their FASTA ids")
-        records = [Record(job_file_id(args.name, "sequence"), records[0].text)]  # also the result files' name
+        # The job's name as typed (`jobs ls --name` finds it; one the API refuses is its 400), the files' made safe.
+        records = [Record(job_file_id(args.name, "sequence"), records[0].text, name=args.name.strip())]
+    for record in records:
+        if record.note:  # a FASTA id the API would refuse as a name: the job is named after its file name
+            complain(f"phonos: {record.note}")
     params = parse_params(args.param)
     flags = {}
     if args.num_recycles is not None:

@@ -10,11 +10,14 @@ import io
 import json
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from phonos_client.columns import visible
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 # An SDF record's SMILES properties, by what they keep: PubChem's isomeric ones (PUBCHEM_SMILES is the isomeric one
@@ -26,6 +29,12 @@ _ISOMERIC_PROPERTIES = ("PUBCHEM_OPENEYE_ISO_SMILES", "PUBCHEM_SMILES", "PUBCHEM
                         "ISO_SMILES", "SMILES")
 _FLAT_PROPERTIES = ("PUBCHEM_OPENEYE_CAN_SMILES", "PUBCHEM_CONNECTIVITY_SMILES", "CANONICAL_SMILES")
 MAX_ID = 80
+# What the API refuses in a job's name (jobservice: MAX_NAME_LENGTH, and labels.py's printable-text rule), known here
+# so that a record whose id it would refuse still runs, under its file name, instead of failing as a 400.
+MAX_JOB_NAME = 200
+_REFUSED_IN_NAMES = frozenset("\u2028\u2029"  # line and paragraph separators
+                              "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"  # bidi
+                              "\u200b\u2060\ufeff")  # invisible
 
 
 class InputError(ValueError):
@@ -42,7 +51,8 @@ class Record:
     protein_sequence: str = ""
     protein_row: int = 0
     params: Mapping[str, Any] = field(default_factory=dict)  # what the record's job sends besides the run's params
-    # the job's name: a ligand's whole name as its file gives it ("aspirin lysine salt"); empty: `id`
+    # the job's name as the input gives it: a FASTA id as written (`sp|P01308|INS_HUMAN`, repeats and all), a
+    # ligand's whole name ("aspirin lysine salt"); empty (none given, or one the API would refuse): `id`
     name: str = ""
     # why the record cannot be sent (an SDF record RDKit cannot read): it is reported as rejected, the others run
     error: str = ""
@@ -62,24 +72,42 @@ def file_id(raw: str, fallback: str) -> str:
 
 
 def unique(records: Iterable[tuple[str, str]], prefix: str, *, whole_names: bool = False) -> list[Record]:
-    """Records named by their ids as file names, each name used once: a repeated id gets `_2`, `_3`..., the
-    first of those not taken (ids `a`, `a`, `a_2` give `a`, `a_2`, `a_2_2`). Names that differ only in case
-    count as taken too: on macOS and Windows `A.pdb` and `a.pdb` are one file, and the second job's results
-    would overwrite the first's. `whole_names` (ligands): a name is all its words, not a FASTA id's first one
+    """Records whose `id` is their id as a file name, each used once (their job's `name` is the id as given:
+    _named): a repeated id gets `_2`, `_3`..., the first of those not taken (ids `a`, `a`, `a_2` give `a`, `a_2`,
+    `a_2_2`). Names that differ only in case count as taken too: on macOS and Windows `A.pdb` and `a.pdb` are one
+    file, and the second job's results would overwrite the first's. `whole_names` (ligands): a name is all its words, not a FASTA id's first one
     ("aspirin lysine salt" is the job's name, `aspirin_lysine_salt` its files'; it was "aspirin", and a second
     "aspirin sodium" became `aspirin_2`)."""
     taken: set[str] = set()
     out = []
     for number, (raw_id, text) in enumerate(records, start=1):
-        words = " ".join(raw_id.split()) if whole_names else ""
-        base = name = file_id(words.replace(" ", "_") if whole_names else raw_id, f"{prefix}{number}")
+        words = " ".join(raw_id.split()) if whole_names else "".join(raw_id.split()[:1])
+        base = name = file_id(words.replace(" ", "_"), f"{prefix}{number}")
         repeat = 1
         while name.casefold() in taken:
             repeat += 1
             name = f"{base}_{repeat}"
         taken.add(name.casefold())
-        out.append(Record(name, text, name=words))
+        out.append(_named(Record(name, text), words))
     return out
+
+
+def _named(record: Record, given: str) -> Record:
+    """`record` with the job name its input gave it (a FASTA id as written: `sp|P01308|INS_HUMAN`, `dup` for each of
+    two `>dup` records, so `jobs ls --name` finds what the file says), or, when the API would refuse that as a name,
+    none (the job is then named after the record's file name, `record.id`) and a note saying so."""
+    why = name_refusal(given)
+    if why is None:
+        return replace(record, name=given)
+    return replace(record, note=f"{quoted(visible(given))} cannot be a job's name ({why}): its job is named {record.id}")
+
+
+def name_refusal(name: str) -> str | None:
+    """Why the API would refuse `name` as a job's name, in words, or None when it takes it."""
+    if len(name) > MAX_JOB_NAME:
+        return f"longer than {MAX_JOB_NAME} characters"
+    bad = next((c for c in name if unicodedata.category(c) == "Cc" or c in _REFUSED_IN_NAMES), None)
+    return None if bad is None else f"it holds U+{ord(bad):04X}, which is not printable text"
 
 
 def read_text(path: Path) -> str:
@@ -252,7 +280,7 @@ def _ligand_file(record: Record, folder: Path) -> Record:
         return replace(record, error=f"{said}: no molecule in it")
     first = read[0]
     error = f"{said}: {first.error}" if first.error else ""
-    return replace(record, text=first.text, error=error, note=first.note)
+    return replace(record, text=first.text, error=error, note=first.note or record.note)
 
 
 def _sdf(text: str) -> list[Record]:
@@ -288,7 +316,7 @@ def _sdf(text: str) -> list[Record]:
                 smiles = drawn or ""
         pairs.append((title or f"ligand{number}", smiles))
         problems.append((error, note))
-    return [replace(record, error=error, note=note)
+    return [replace(record, error=error, note=note or record.note)
             for record, (error, note) in zip(unique(pairs, "ligand", whole_names=True), problems, strict=True)]
 
 
