@@ -53,10 +53,10 @@ def test_a_multi_record_fasta_becomes_one_job_per_record(browser: Browser, servi
     jobs = client.get("/v1/jobs", params={"name": "screen", "limit": 100}).json()["jobs"]
     assert len(jobs) == 11
     by_name = {job["name"]: job for job in jobs}
-    # The names `phonos fold` gives the same file (its FASTA ids: sp_P00000_PROT0, seq12 for the record with an
-    # empty header), after the form's name.
-    cli_ids = [record.id for record in read_fasta(text)]
-    assert cli_ids[0] == "sp_P00000_PROT0" and cli_ids[6] == "broken" and cli_ids[-1] == "seq12"
+    # The names `phonos fold` gives the same file's jobs (its FASTA ids as written: sp|P00000|PROT0, seq12 for the
+    # record with an empty header), after the form's name.
+    cli_ids = [record.job_name for record in read_fasta(text)]
+    assert cli_ids[0] == "sp|P00000|PROT0" and cli_ids[6] == "broken" and cli_ids[-1] == "seq12"
     assert set(by_name) == {f"screen: {cli_id}" for cli_id in cli_ids if cli_id != "broken"}
     for cli_id, (_, seq) in zip(cli_ids[:2], records[:2], strict=True):
         assert client.get(f"/v1/jobs/{by_name[f'screen: {cli_id}']['job_id']}/input").json()["sequence"] == seq
@@ -75,7 +75,7 @@ def test_a_multi_record_fasta_becomes_one_job_per_record(browser: Browser, servi
     page.fill("#f-sequence", ">sp|P69905|HBA_HUMAN Hemoglobin subunit alpha OS=Homo sapiens OX=9606\nMVLSPADKTNVKAAWGKVGAHAGE\n")
     page.click("#submit-job")
     page.wait_for_url("**/jobs/*")
-    assert client.get(f"/v1/jobs/{page.url.rsplit('/', 1)[1]}").json()["name"] == "sp_P69905_HBA_HUMAN"
+    assert client.get(f"/v1/jobs/{page.url.rsplit('/', 1)[1]}").json()["name"] == "sp|P69905|HBA_HUMAN"
 
     # More records than the form sends at once: said beside the box, nothing submitted.
     before = client.get("/v1/jobs", params={"limit": 1}).json()["pagination"]["total"]
@@ -88,15 +88,13 @@ def test_a_multi_record_fasta_becomes_one_job_per_record(browser: Browser, servi
     page.context.close()
 
 
-def test_repeated_ids_get_the_names_the_cli_gives_them_each_used_once(browser: Browser,
-                                                                      service: InProcessService) -> None:
-    """`a`, `a`, `a_2`, `A`: the second `a` takes `a_2`, so the record named `a_2` takes `a_2_2`, and `A` is taken
-    by `a` (and `A_2` by `a_2`) on a case-insensitive disk (macOS, Windows: the CLI's result files would
-    overwrite each other)."""
-    headers = ["a", "a one more", "a_2", "A", "", "seq5"]
+def test_repeated_ids_get_the_job_names_the_cli_gives_them(browser: Browser, service: InProcessService) -> None:
+    """`a`, `a`, `a_2`, `A`: each job is named by its id as written, repeats and all (the CLI makes its result files'
+    names unique: `a_2`, `a_2_2`, `A_3`); a record without a header is `seq<N>` by its place."""
+    headers = ["a", "a one more", "a_2", "A", "", "seq5", "sp|P69905|HBA_HUMAN Hemoglobin"]
     text = "".join(f">{header}\n{SEQUENCES[0]}\n" for header in headers)
-    cli_ids = [record.id for record in read_fasta(text)]
-    assert cli_ids == ["a", "a_2", "a_2_2", "A_3", "seq5", "seq5_2"]
+    cli_ids = [record.job_name for record in read_fasta(text)]
+    assert cli_ids == ["a", "a", "a_2", "A", "seq5", "seq5", "sp|P69905|HBA_HUMAN"]
     page = open_page(browser)
     page.goto(f"{service.base_url}/sign-in")  # any page: the module is the dashboard's own
     names = page.evaluate("""async (records) => {

@@ -73,8 +73,8 @@ def test_a_dock_protein_it_cannot_find_says_why(tmp_path: Path, monkeypatch: pyt
 FORM_TEXTS = [
     ("MKTAYIAKQR\nQISFVKSHFS\n", [("seq1", "MKTAYIAKQRQISFVKSHFS")]),
     ("MKTAYIAKQR\n>second one\nMKV\n>third\nMGS\nSHH\n", [("seq1", "MKTAYIAKQR"), ("second", "MKV"), ("third", "MGSSHH")]),
-    ("  mktay iak \r\n\r\n>seq1\nMKV\n", [("seq1", "mktayiak"), ("seq1_2", "MKV")]),
-    (">\nMKV\n>|||\nMGS\n", [("seq1", "MKV"), ("seq2", "MGS")]),
+    ("  mktay iak \r\n\r\n>seq1\nMKV\n", [("seq1", "mktayiak"), ("seq1", "MKV")]),  # jobs' names repeat; files not
+    (">\nMKV\n>|||\nMGS\n", [("seq1", "MKV"), ("|||", "MGS")]),
 ]
 
 
@@ -84,7 +84,7 @@ def test_fasta_text_without_a_first_header_folds_as_the_dashboard_form_reads_it(
     """Lines before the first header (or with no header at all) are a record named seq<N> by its place, on
     standard input and in a file with headers further down: the form's names (a file with no header at all is
     one sequence named after its file, as before)."""
-    assert [(r.id, r.text) for r in sequences_from("-", text)] == records
+    assert [(r.job_name, r.text) for r in sequences_from("-", text)] == records
     form = subprocess.run(["node", "--input-type=module", "-e", f"""
         import {{fastaRecords, recordNames}} from '{FASTA_JS.as_uri()}';
         const records = fastaRecords({json.dumps(text)});
@@ -93,7 +93,7 @@ def test_fasta_text_without_a_first_header_folds_as_the_dashboard_form_reads_it(
     assert [(n, "".join(s.split())) for n, s in json.loads(form.stdout)] == records
     monkeypatch.chdir(tmp_path)
     Path("in.fasta").write_text(text)
-    from_file = [(r.id, r.text) for r in sequences_from("in.fasta")]
+    from_file = [(r.job_name, r.text) for r in sequences_from("in.fasta")]
     assert from_file == (records if ">" in text else [("in", records[0][1])])
 
 

@@ -25,29 +25,20 @@ export function fastaRecords(text) {
   return records;
 }
 
-// A record's id as `phonos fold FILE.fasta` names its job (clients/python/phonos_client/inputs.py, file_id and
-// unique): the header's first word, runs of characters unsafe in a file name as one `_`, at most 80 characters,
-// `seq<N>` (its place, from 1) when nothing is left, `_2`, `_3`... (the first not taken, ignoring case) after a
-// repeated one. The same file gives the same job names from the CLI and from the form, and the CLI's result
-// files are named the same.
-const UNSAFE = /[^A-Za-z0-9._-]+/g;
-const MAX_ID = 80;
-
+// A record's id as `phonos fold FILE.fasta` names its job (clients/python/phonos_client/inputs.py, unique and
+// _named): the header's first word as written (`sp|P69905|HBA_HUMAN`; two `>dup` records are two jobs named `dup`),
+// `seq<N>` (its place, from 1) for a record without one. The same file gives the same job names from the CLI and
+// from the form, so a search for the id finds the job whichever made it. (Was: made file-safe, `sp_P69905_HBA_HUMAN`,
+// `dup_2`: the CLI's file names, which a search for the id does not find.)
 function recordId(header, number) {
-  const first = header.trim().split(/\s+/)[0] || '';
-  const cleaned = first.replace(UNSAFE, '_').replace(/^[._]+|[._]+$/g, '').slice(0, MAX_ID);
-  return cleaned || `seq${number}`;
+  return header.trim().split(/\s+/)[0] || `seq${number}`;
 }
 
-/** The records' job names, in order: each one's id, after the form's name (`screen: sp_P69905_HBA_HUMAN`) when
+/** The records' job names, in order: each one's id, after the form's name (`screen: sp|P69905|HBA_HUMAN`) when
  * one is given, so that a search for the name finds the whole submission. */
 export function recordNames(formName, records) {
-  const taken = new Set(); // lower-cased: `A` and `a` are one file name on macOS and Windows
   return records.map((record, i) => {
-    const base = recordId(record.header, i + 1);
-    let id = base;
-    for (let repeat = 2; taken.has(id.toLowerCase()); repeat += 1) id = `${base}_${repeat}`;
-    taken.add(id.toLowerCase());
+    const id = recordId(record.header, i + 1);
     const name = formName ? `${formName}: ${id}` : id;
     return name.length > NAME_MAX ? `${name.slice(0, NAME_MAX - 1)}…` : name;
   });
