@@ -65,6 +65,16 @@ ERROR_WHEN = {
 DEGRADED_WHEN = "Degraded: the body is the health report (which component is not ready); retry after `Retry-After` seconds."
 # Statuses with a Retry-After header: a rate limit, and an outage that passes.
 RETRY_AFTER = {429, 503}
+# The refusals the job service answers for a key it knows (its rate-limit headers with them); the edge's own (413,
+# 415, a 400 before the body is read) and an unknown key's 401 carry none, so the headers are optional here.
+RATE_HEADERS_ON = {400, 402, 403, 404, 409, 410, 422, 429}
+WWW_AUTHENTICATE = {"description": 'RFC 6750: `Bearer realm="phonos"`, with `error="invalid_token"` for a key that '
+                                   "was given but does not work.", "schema": {"type": "string"}}
+# A watch stream's SSE event names (`event:`) and what each `data` holds: `error` ends the stream (its key was
+# revoked or expired while it was open, the service stopping): {"error", "message", "status"}.
+SSE_EVENTS = {"state": "JobEvent (a state change; its `id:` resumes after it)",
+              "progress": "JobEvent (progress of a running job; no `id:`)",
+              "error": 'the stream ends: {"error": title, "message": why, "status": the HTTP status it stands for}'}
 # On a submission the account's cap on waiting jobs refuses (README, Fair sharing): 429 Too many jobs, or 400 for
 # a batch larger than the cap by itself.
 _QUEUE_LIMIT = {"X-Phonos-Queue-Limit": {"schema": {"type": "integer"}, "description": "On a submission the cap "
@@ -230,7 +240,10 @@ class Generator:
             skip = {v.field_path[0] for v in rule.template.variables}
             schema = self.message_schema(method.input_type, request=True, skip=skip) if rule.body == "*" else \
                 self.field_schema(method.input_type.fields_by_name[rule.body], request=True)
-            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+            # Required only when the body has a required field: revoking a key, rotating a secret or sharing a job
+            # take no body at all (the README's curl sends none), and a generated client must not be made to send {}.
+            needed = bool(schema.get("required")) if rule.body == "*" else True
+            operation["requestBody"] = {"required": needed, "content": {"application/json": {"schema": schema}}}
         operation["responses"] = {**self.success(plan), **self.errors(plan, doc)}
         if doc.public:
             operation["security"] = []
@@ -251,15 +264,23 @@ class Generator:
     def success(self, plan: TranscodePlan) -> dict[str, Any]:
         method = plan.rule.method
         output = method.output_type
-        headers = {} if method.GetOptions().Extensions[options.doc].public else _rate_headers()
+        doc = method.GetOptions().Extensions[options.doc]
+        headers = {"X-Request-Id": _REQUEST_ID} if doc.public else _rate_headers()
+        if doc.idempotent:  # a retry with the same Idempotency-Key answers the first response again, marked so
+            headers = {**headers, "Idempotent-Replayed": {
+                "description": "`true` when this is the stored response of an earlier request with the same "
+                               "Idempotency-Key (nothing was done again); absent otherwise.",
+                "schema": {"type": "string", "enum": ["true"]}}}
         if method.server_streaming:
             event = self.field_schema(output.fields_by_name[plan.response_body_field], request=False)
             return {
                 "200": {"description": "A Server-Sent Events stream; each event's `data` is one JobEvent "
                                        "(`x-phonos-event` gives its schema).", "headers": headers,
-                        "content": {"text/event-stream": {"schema": {"type": "string"}, "x-phonos-event": event}}},
-                "204": {"description": "Resumed after the last event of a finished job: nothing more will come.",
-                        "headers": headers},
+                        "content": {"text/event-stream": {"schema": {"type": "string"}, "x-phonos-event": event,
+                                                          "x-phonos-sse-events": SSE_EVENTS}}},
+                # Only a job's own stream ends: the account's (/v1/events) waits for the next job.
+                **({"204": {"description": "Resumed after the last event of a finished job: nothing more will come.",
+                            "headers": headers}} if "job_id" in method.input_type.fields_by_name else {}),
             }
         if plan.http_body_response:
             return {"200": {"description": "The file, with its own media type (pdb, cif, json, sdf, a3m...).",
@@ -312,8 +333,9 @@ class Generator:
         responses = {
             f"Error{status}": {
                 "description": f"{ERROR_TITLES[status]}: {ERROR_WHEN[status]}",
-                "headers": {"X-Request-Id": {"schema": {"type": "string"}},
+                "headers": {**(_rate_headers() if status in RATE_HEADERS_ON else {"X-Request-Id": _REQUEST_ID}),
                             **({"Retry-After": {"schema": {"type": "integer"}}} if status in RETRY_AFTER else {}),
+                            **({"WWW-Authenticate": WWW_AUTHENTICATE} if status == 401 else {}),
                             **QUEUE_HEADERS.get(status, {})},
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"},
                                                  "example": {"error": ERROR_TITLES[status], "message": "..."}}},
@@ -372,10 +394,15 @@ def _tag(path: str) -> str:
     return path.split("/")[2].split("{")[0] or "meta"
 
 
+_REQUEST_ID = {"schema": {"type": "string"}}
+
+
 def _rate_headers() -> dict[str, Any]:
     integer = {"schema": {"type": "integer"}}
-    return {"X-RateLimit-Limit": integer, "X-RateLimit-Remaining": integer, "X-RateLimit-Reset": integer,
-            "X-Request-Id": {"schema": {"type": "string"}}}
+    return {"X-RateLimit-Limit": integer, "X-RateLimit-Remaining": integer,
+            "X-RateLimit-Reset": {"description": "When the window has room again, in Unix epoch seconds.",
+                                  "schema": {"type": "integer"}},
+            "X-Request-Id": _REQUEST_ID}
 
 
 def render() -> str:
