@@ -29,7 +29,7 @@ from jobservice.account_lock import lock_account
 from jobservice.accounts import NewKey, check_key_name, insert_key
 from jobservice.activity import Action, Target, record
 from jobservice.db import now
-from jobservice.errors import InvalidArgument, LimitReached, NotFound, echoed_id
+from jobservice.errors import Conflict, InvalidArgument, LimitReached, NotFound, echoed_id
 from jobservice.key_policy import (
     FULL,
     calling_key_expiry,
@@ -158,7 +158,9 @@ class ApiKeys:
             if current is None:
                 raise NotFound(f"API key {echoed_id(key_id)} not found")
             if current["revoked_at"] is not None:
-                raise InvalidArgument(f"API key {key_id} is already revoked")
+                # A state that forbids it (FAILED_PRECONDITION over gRPC, as cancelling a finished job is), not a
+                # malformed request: a 400 `Invalid request` over REST either way.
+                raise Conflict(f"API key {key_id} is already revoked")
             active = int(await tx.scalar("count_active_keys", {"account_id": account_id, "now": now()}))
             working = not is_expired(current["expires_at"], now())  # an expired key is no loss
             if working and active <= 1 and not confirm_last_key:

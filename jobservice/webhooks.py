@@ -395,7 +395,9 @@ class Webhooks:
             if deleted is None:
                 raise NotFound(f"Webhook {echoed_id(webhook_id)} not found")
             await tx.execute("drop_deliveries_of_webhook", {"webhook_id": webhook_id})
-            await record(tx, account_id, Action.WEBHOOK_DELETED, target=Target(webhook_id=webhook_id))
+            # As its creation's entry: the receiver's host (never the URL, whose query may hold a token) and events.
+            await record(tx, account_id, Action.WEBHOOK_DELETED, target=Target(webhook_id=webhook_id),
+                         details={"host": urlsplit(deleted["url"]).hostname or "", "events": json.loads(deleted["events"])})
 
     async def send_test(self, account_id: int, webhook_id: str, session: aiohttp.ClientSession,
                         guard: Guard[TestResult] | None = None) -> TestResult:

@@ -253,7 +253,8 @@ class PhonosServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SubmitBatch(self, request, context):
-        """Submit up to 10 jobs; each item succeeds or fails on its own.
+        """Submit up to 10 jobs; each item is validated on its own (a refused one is reported, the others go on). The
+        accepted items are charged together: a balance short of their sum refuses the batch whole (402), none queued.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -163,6 +163,7 @@ def test_every_change_is_logged_once_with_its_actor_and_address(service: InProce
         {"name": "pipeline", "scope": "full"}, {"changed": ["name", "rate_limit"], "name": "pipeline"},
         {"name": "nightly"}]
     assert entries[7]["details"] == {"host": "127.0.0.1", "events": ["job.started", "job.completed", "job.failed"]}
+    assert entries[8]["details"] == entries[7]["details"]  # which receiver went (was: none)
     assert entries[9]["details"] == {"expires_in_days": 3}
     # The browser says who it is on a sign-in, a password change and a sign-out (here, everywhere) alike.
     assert [e.get("user_agent") for e in entries[11:]] == [USER_AGENT] * 6

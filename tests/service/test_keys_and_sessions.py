@@ -118,6 +118,10 @@ def test_revoked_key_is_refused_on_the_very_next_request_over_rest_and_grpc(serv
     assert api.get("/v1/jobs").status_code == 200  # the other key still works
     again = api.post(f"/v1/keys/{doomed['key']['key_id']}/revoke")
     assert again.status_code == 400 and "already revoked" in again.json()["message"]
+    assert again.json()["error"] == "Invalid request"
+    # A state that forbids it, as cancelling a finished job: FAILED_PRECONDITION over gRPC (was INVALID_ARGUMENT).
+    code = grpc_call(service, "RevokeApiKey", pb.RevokeApiKeyRequest(key_id=doomed["key"]["key_id"]), keeper)[0]
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
 
 
 def test_keys_are_managed_over_grpc_too(service: InProcessService) -> None:

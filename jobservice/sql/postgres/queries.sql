@@ -401,8 +401,9 @@ SELECT COUNT(*) FROM webhooks WHERE account_id = :account_id AND deleted_at IS N
 SELECT * FROM webhooks WHERE id = :id AND account_id = :account_id AND deleted_at IS NULL;
 
 -- name: delete_webhook
+-- Its url and events: the activity log's entry says which receiver went (its host), as the creation's does.
 UPDATE webhooks SET deleted_at = :now WHERE id = :id AND account_id = :account_id AND deleted_at IS NULL
-RETURNING id;
+RETURNING id, url, events;
 
 -- name: rotate_webhook_secret
 -- As on SQLite (jobservice/sql/queries.sql): SET reads the row as it was, so previous_secret is the secret
