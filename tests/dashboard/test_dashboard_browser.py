@@ -421,6 +421,19 @@ def test_diffdock_from_the_form_on_an_earlier_fold_then_switch_poses(
     page.get_by_role("button", name="Next pose").click()
     page.wait_for_timeout(300)
     assert drawn_fraction(page.locator("#viewer").screenshot()) > 0.002, "the docking viewer drew nothing"
+    # The two views say which is on; framed on the ligand, the next pose is framed in its turn (was: a blank viewer,
+    # the view left on the pose before).
+    expect(page.locator("#view-whole")).to_have_attribute("aria-pressed", "true")
+    page.click("#view-pocket")
+    expect(page.locator("#view-pocket")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#view-whole")).to_have_attribute("aria-pressed", "false")
+    for rank in ("1", "3"):
+        page.click(f"#poses tr[data-rank='{rank}']")
+        expect(page.locator("#viewer")).to_have_attribute("data-pose", rank)
+        page.wait_for_timeout(300)
+        assert drawn_fraction(page.locator("#viewer").screenshot()) > 0.002, f"pose {rank}: the viewer drew nothing"
+    page.click("#view-whole")
+    expect(page.locator("#view-pocket")).to_have_attribute("aria-pressed", "false")
     expect(page.locator("#metric-confidence")).to_contain_text(re.compile("high|moderate|low"))
     expect(page.locator("#inputs")).to_contain_text(ASPIRIN)
     # The receptor follows the structure page's rule: a backbone a cartoon cannot draw is shown as sticks, with why.

@@ -248,7 +248,7 @@ def test_form_fields_are_named_by_their_label_alone(browser: Browser, cleo_page:
     expect(page.get_by_label("Earlier job", exact=True)).to_have_role("combobox")
     expect(page.get_by_label("Pocket radius (Å)", exact=True)).to_have_accessible_description(re.compile("^Blind docking"))
     page.goto(f"{service.base_url}/webhooks")
-    expect(page.get_by_role("group", name="Events").get_by_role("checkbox")).to_have_count(3)
+    expect(page.get_by_role("group", name="Events").get_by_role("checkbox")).to_have_count(4)  # the seed's three and job.cancelled
     signed_out = browser.new_page()
     signed_out.goto(f"{service.base_url}/sign-in")
     expect(signed_out.get_by_label("Username", exact=True)).to_have_accessible_name("Username")

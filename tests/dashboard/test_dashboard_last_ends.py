@@ -236,6 +236,14 @@ def test_a_sticks_structures_distances_keep_their_unit_on_their_line(
     expect(note).to_contain_text("more than 4.2")
     text = note.text_content() or ""
     assert "4.2\u00a0Å apart (3.8\u00a0Å in" in text, text
+    # Drawn as a cartoon on request, the note says so (it kept saying "Shown as sticks ... a cartoon would show").
+    page.locator("#viewer[data-ready=true]").wait_for()
+    page.click("#view-cartoon")
+    expect(note).to_contain_text("Shown as a cartoon, as asked")
+    expect(note).to_contain_text("Sticks shows every atom")
+    page.click("#view-sticks")
+    expect(note).to_contain_text("Shown as sticks")
+    expect(note).to_contain_text("a cartoon would show almost nothing")
     page.close()
 
 

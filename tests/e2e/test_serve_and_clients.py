@@ -183,7 +183,7 @@ def test_serve_prints_a_key_and_the_seed_python_and_node_clients_save_a_pdb(tmp_
         again.wait_ready()
         assert again.find(r"API key") is None
         # The banner's lines arrive one by one: wait for the sign-in line itself.
-        assert wait_until(lambda: again.find(r'sign in as "admin" \(forgot the password\?'), 30, 0.1)
+        assert wait_until(lambda: again.find(r'sign in as "admin" \(no password seen, or forgot it\?'), 30, 0.1)
         assert not again.find("with password")
 
         # The launcher killed outright (kill -9, the OOM killer) runs none of its cleanup: its children end

@@ -344,6 +344,7 @@ export async function dockingViewer(container, complexPdb, poseRecords) {
   const poses = poseRecords.map((record) => viewer.addModel(record, 'sdf'));
   for (const model of poses) viewer.setStyle({model}, {}); // a new model is drawn as lines until styled
   let pose = null;
+  let framed = null; // what the last fit framed (frameWhole or framePose): a change of width frames it again
   const show = (i) => {
     current = i;
     if (pose) viewer.setStyle({model: pose}, {});
@@ -354,11 +355,14 @@ export async function dockingViewer(container, complexPdb, poseRecords) {
       {...proteinStyle, stick: {colorscheme: 'lightgreyCarbon', radius: 0.12}});
     viewer.setStyle({model: pose}, {stick: {colorscheme: 'orangeCarbon', radius: 0.24}, sphere: {scale: 0.22, colorscheme: 'orangeCarbon'}});
     viewer.render();
+    // Framed on the ligand: the pose picked now is framed in its turn. Was: the view stayed on the last pose, and
+    // the next one (tiny random weights place them far apart) was off the canvas, the viewer blank.
+    if (framed === framePose) framePose();
   };
   const home = turnOf(viewer);
   const frameWhole = () => fitView(viewer, container, {}, STRUCTURE_FILL);
   const framePose = () => fitView(viewer, container, {model: pose}, POSE_FILL);
-  let framed = frameWhole; // what the last fit framed: a change of the viewer's width frames it again
+  framed = frameWhole;
   const whole = () => { framed = frameWhole; frameWhole(); };
   const onPose = () => { framed = framePose; framePose(); };
   show(0);
@@ -374,5 +378,6 @@ export async function dockingViewer(container, complexPdb, poseRecords) {
     current: () => current,
     reset: onPose, // the pose with its pocket round it
     whole,
+    framing: () => (framed === framePose ? 'pose' : 'whole'), // which button's view this is (its pressed state)
   };
 }

@@ -214,6 +214,8 @@ async function structureSection(job, files, query) {
     let spinning = false;
     const showStyle = (name) => {
       view.style(name);
+      const note = tools.parentNode.querySelector('#viewer-note');
+      if (note) note.replaceWith(sticksNote(name === 'sticks' ? 'Shown as sticks' : 'Shown as a cartoon, as asked', name));
       for (const style of ['cartoon', 'sticks']) tools.querySelector(`#view-${style}`).setAttribute('aria-pressed', String(style === name));
     };
     replace(tools, Array.from(viewerTools([
@@ -299,7 +301,14 @@ async function dockingSection(job, files) {
     view = await dockingViewer(container, complexPdb, records);
     if (!view) { plainText(container); return; }
     view.show(rowsIndex());
-    replace(tools, Array.from(viewerTools([['Ligand', () => view.reset(), 'view-pocket'], ['Whole complex', () => view.whole(), 'view-whole']]).childNodes));
+    // Which of the two views is on, as Cartoon and Sticks say theirs (the two buttons looked alike, neither pressed).
+    const framing = () => {
+      tools.querySelector('#view-pocket').setAttribute('aria-pressed', String(view.framing() === 'pose'));
+      tools.querySelector('#view-whole').setAttribute('aria-pressed', String(view.framing() === 'whole'));
+    };
+    replace(tools, Array.from(viewerTools([['Ligand', () => { view.reset(); framing(); }, 'view-pocket'],
+      ['Whole complex', () => { view.whole(); framing(); }, 'view-whole']]).childNodes));
+    framing();
     container.dataset.receptor = view.receptorStyle;
     if (view.receptorStyle === 'sticks') tools.parentNode.append(sticksNote('The receptor is shown as sticks'));
     container.dataset.ready = 'true';
@@ -335,11 +344,13 @@ function plainText(container) {
   container.removeAttribute('aria-label');
 }
 
-/** Why a structure is drawn as sticks (viewer.js cartoonDrawable). */
-function sticksNote(what) {
+/** Why a structure is drawn as sticks (viewer.js cartoonDrawable); drawn as a cartoon anyway (`style`), why it
+ * shows so little. Was the sticks' words after Cartoon was pressed. */
+function sticksNote(what, style = 'sticks') {
   return h('div', {class: 'small muted', id: 'viewer-note'},
     `${what}: most neighbouring Cα atoms here are more than 4.2\u00a0Å apart (3.8\u00a0Å in a real chain), `,
-    'so a cartoon would show almost nothing. Tiny random weights make such structures.');
+    style === 'sticks' ? 'so a cartoon would show almost nothing. Tiny random weights make such structures.'
+      : 'so it shows almost nothing of them; Sticks shows every atom. Tiny random weights make such structures.');
 }
 
 /** Why the job went back to waiting (the job's `requeue_reason`), in the scientist's words. */
