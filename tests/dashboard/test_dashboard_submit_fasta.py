@@ -80,7 +80,10 @@ def test_a_multi_record_fasta_becomes_one_job_per_record(browser: Browser, servi
     # More records than the form sends at once: said beside the box, nothing submitted.
     before = client.get("/v1/jobs", params={"limit": 1}).json()["pagination"]["total"]
     page.goto(f"{service.base_url}/submit?model=esmfold")
-    page.fill("#f-sequence", "".join(f">r{n}\nMKTAYIAK\n" for n in range(101)))
+    page.fill("#f-sequence", "".join(f">r{n}\nMKTAYIAK\n" for n in range(1001)))
+    # The button offers no submission the form would refuse (it read "Submit 1001 jobs · 10010 credits").
+    expect(page.locator("#submit-job")).to_have_text("Too many records: at most 100")
+    expect(page.locator("#sequence-count")).to_contain_text("1,001 FASTA records: the form submits at most 100 at once")
     page.click("#submit-job")
     expect(page.locator("#form-error")).to_contain_text("at most 100 at once")
     assert client.get("/v1/jobs", params={"limit": 1}).json()["pagination"]["total"] == before

@@ -79,9 +79,14 @@ def plot_files(prediction: Prediction) -> tuple[ResultFile, ...]:
         title = f"Predicted aligned error, rank 1 ({best.model_name}){suffix}"
         files.append(bundle.png_file("pae_plot", "pae", plots.pae_png(best.pae, title, chains)))
     non_gap, identity = msa_coverage(prediction)
-    title = f"MSA coverage ({non_gap.shape[0]} sequences){suffix}"
+    title = coverage_title(non_gap.shape[0], suffix)
     files.append(bundle.png_file("coverage_plot", "coverage", plots.coverage_png(non_gap, identity, title, chains)))
     return tuple(files)
+
+
+def coverage_title(rows: int, suffix: str = "") -> str:
+    """The MSA coverage plot's title: a lone query (no MSA found) is "1 sequence", not "1 sequences"."""
+    return f"MSA coverage ({rows} sequence{'' if rows == 1 else 's'}){suffix}"
 
 
 def ranking_table(ranked: Sequence[ModelOutput]) -> tuple[str, ...]:

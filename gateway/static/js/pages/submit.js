@@ -6,7 +6,7 @@ import {api, structureJobs} from '../api.js';
 import {pageHeader} from '../app.js';
 import {busy, clearError, field as labelled, fieldError, fieldGroup, h, replace, showError, toast} from '../dom.js';
 import {MAX_RECORDS, fastaRecords, fastaText, recordNames} from '../fasta.js';
-import {jobChoiceLabel, shortId} from '../format.js';
+import {jobChoiceLabel, num, shortId} from '../format.js';
 
 export const title = 'New job';
 
@@ -286,9 +286,15 @@ async function buildForm(model, {query, models, earlier}) {
     const records = sequenceBox ? fastaRecords(sequenceBox.value).length : 1;
     const many = records > 1;
     recordCount.hidden = !many;
-    recordCount.textContent = many ? `${records} FASTA records: ${records} jobs, each named by its FASTA id.` : '';
-    submit.textContent = many ? `Submit ${records} jobs · ${cost === undefined ? '?' : cost * records} credits`
-      : `Submit · ${cost ?? '?'} credits`;
+    // More records than the form sends: the button offers no submission it would refuse ("Submit 2000 jobs · 20000
+    // credits" beside a box saying at most 100); a click still says why, beside the box.
+    const over = records > MAX_RECORDS;
+    recordCount.textContent = !many ? '' : over
+      ? `${num(records)} FASTA records: the form submits at most ${MAX_RECORDS} at once (phonos fold FILE.fasta takes any number).`
+      : `${num(records)} FASTA records: ${num(records)} jobs, each named by its FASTA id.`;
+    submit.textContent = over ? `Too many records: at most ${MAX_RECORDS}`
+      : many ? `Submit ${num(records)} jobs · ${cost === undefined ? '?' : num(cost * records)} credits`
+        : `Submit · ${cost ?? '?'} credits`;
   }
 
   function showErrors(err) {
