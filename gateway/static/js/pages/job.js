@@ -435,7 +435,7 @@ function watchProgress(jobId, onProgress, onWaiting = () => {}) {
     try { ({status} = JSON.parse(event.data)); } catch { status = null; }
     if (status !== 401) return;
     source.close();
-    location.assign(signInUrl());
+    location.assign(signInUrl(true));
   });
   return source;
 }

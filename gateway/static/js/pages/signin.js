@@ -1,7 +1,7 @@
 // Sign in with the account's username and the password set with `.venv/bin/phonos users set-password` (the
 // operator's command on the server).
 
-import {signIn} from '../api.js';
+import {SESSION_ENDED_KEY, signIn} from '../api.js';
 import {brand} from '../app.js';
 import {busy, field, h, replace} from '../dom.js';
 
@@ -16,6 +16,19 @@ function safeNext() {
     if (next.startsWith('/') && url.origin === location.origin) return url.href;
   } catch { /* not a URL at all */ }
   return '/jobs';
+}
+
+/** A page whose session ended while it was open (api.js signInUrl): why it is here, above the form. */
+function sessionEnded() {
+  let ended = null;
+  try {
+    ended = sessionStorage.getItem(SESSION_ENDED_KEY);
+    sessionStorage.removeItem(SESSION_ENDED_KEY); // said once: a reload, or the next sign-in, is a plain form
+  } catch { /* storage off */ }
+  if (ended !== '1' || new URLSearchParams(location.search).get('signed_out') === 'everywhere') return null;
+  return h('div', {class: 'notice warn', role: 'status', id: 'session-ended', style: {marginTop: '14px'}},
+    h('div', {}, h('strong', {}, 'Your session has ended'),
+      'It expired, or was signed out here or from another tab or device. Sign in again to go back where you were.'));
 }
 
 /** After the Account page's "Sign out everywhere": what happened, above the form. */
@@ -72,7 +85,7 @@ export async function render(root) {
         brand(null), // the sidebar's logo, name and tagline (app.js), not a copy that could drift
         h('h1', {}, 'Sign in'),
         h('div', {class: 'muted'}, 'Use your phonos account to manage jobs, keys and webhooks.'),
-        signedOutEverywhere(),
+        signedOutEverywhere(), sessionEnded(),
         error,
         h('div', {class: 'fields', style: {marginTop: '18px'}}, form))),
       // The operator's command as a fresh install has it (.venv/bin/phonos, not on PATH: the serve banner prints
