@@ -517,6 +517,9 @@ def test_amber_relax_from_the_form_gives_relaxed_downloads(ada_page: tuple[Page,
     expect(page.locator("#downloads [data-format=pdb]")).to_be_visible()
     expect(page.locator("#metric-relax")).to_contain_text(re.compile(r"[\d,]+ → [\d,]+"))  # clashing pairs before -> after
     expect(page.locator("#metric-relax")).to_contain_text("RMSD to unrelaxed")
+    # Which of the two the viewer shows (the page never said): the structure as predicted, its pLDDT the colours.
+    expect(page.locator("#structure-which")).to_have_text(
+        "The structure as predicted, before Amber relax; the relaxed one is “Relaxed PDB” under Downloads.")
     shot(page, "06-job-relaxed-downloads")
     link = page.locator("#downloads [data-format=relaxed_pdb]").get_attribute("href")
     relaxed = page.request.get(f"{service.base_url}{link}")

@@ -184,9 +184,15 @@ async function structureSection(job, files, query) {
   const container = h('div', {class: 'viewer', id: 'viewer', role: 'img',
     'aria-label': 'The structure in 3D, coloured by pLDDT; the plot below gives each residue’s score'});
   const tools = viewerTools([]);
+  // Which structure this is when the job has another (Amber relax): the page offered "Relaxed PDB" and never said
+  // whether the viewer showed it. It shows the model as predicted, whose pLDDT the colours are.
+  const relaxed = (job.formats || []).includes('relaxed_pdb');
+  const which = relaxed ? h('div', {class: 'small muted', id: 'structure-which'},
+    `${job.model === 'alphafold2' ? 'The rank-1 model' : 'The structure'} as predicted, before Amber relax; the relaxed `
+      + 'one is “Relaxed PDB” under Downloads.') : null;
   const viewerCard = h('div', {class: 'card viewer-card'},
     h('div', {class: 'card-head'}, h('h2', {}, 'Structure'), plddtLegend()),
-    h('div', {class: 'card-body'}, tools, container));
+    h('div', {class: 'card-body'}, tools, container, which));
   const plots = h('div', {class: 'grid two'},
     h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'pLDDT per residue'), h('span', {class: 'hint'}, 'Local confidence, 0–100')),
       h('div', {class: 'card-body'}, plddt.length ? plddtPlot(plddt, scores.sequence || '')
