@@ -183,6 +183,7 @@ RECEPTOR_METADATA = {
     "receptor": {"residues": 60, "center": [-11.387, -12.031, 1.937],
                  "preparation": {"altloc_kept": "", "residues_without_ca": [], "pdbqt_columns_ignored": False}},
     "pocket": {"center": [1.5, 2.0, -3.25], "radius": 10.0},
+    "sampling": {"inference_steps": 10, "steps_run": 9},
     "timings": {"triton_call_s": 1.2, "fold_s": 0.5, "files_s": 0.09, "files_wait_s": 0.19, "total_s": 1.1},
 }
 
@@ -214,6 +215,9 @@ def test_provenance_gives_lengths_their_unit_names_as_written_and_no_blank_value
         ["altloc kept", "residues without Cα", "PDBQT columns ignored"])
     expect(card.locator(".kv-group[data-group=esm] dt")).to_contain_text(["name", "SHA-256"])
     expect(card.locator(".kv-group[data-group=esm] h4")).to_have_text("ESM")
+    # "Steps run 9" beside "Inference steps 10" read as a mistake: why, after it.
+    assert value("sampling", "steps run").startswith("9 (one fewer than the inference steps asked for")
+    assert value("sampling", "inference steps") == "10"
     expect(card.locator("#timings dt")).to_have_text(["on the model server", "fold", "writing the result files",
                                                       "waiting for a file writer", "total in the model"])
     page.close()

@@ -61,6 +61,14 @@ function label(key) {
 
 const valueClass = (key) => (/sha256|hash/.test(key) ? 'mono small' : '');
 
+// A value that reads as a mistake beside another, explained after it: DiffDock runs one step fewer than the
+// `inference_steps` asked for ("Steps run 9" beside "Inference steps 10" with no word why).
+const NOTES = {steps_run: 'one fewer than the inference steps asked for: the last, noise-free step is not run, as in DiffDock'};
+
+function noted(key, node) {
+  return NOTES[key] ? [node, h('span', {class: 'muted small', 'data-note': key}, ` (${NOTES[key]})`)] : node;
+}
+
 /** One row per item, one column per key (in the order the items first name them); a key an item lacks shows
  * a dash. On a phone the table stacks: each cell under its column's name (`.table.stacked`). */
 function itemsTable(key, items) {
@@ -82,7 +90,7 @@ export function kvRows(object, depth = 0) {
   const groups = entries.filter(([, v]) => isGroup(v));
   return [
     scalars.length ? h('dl', {class: 'kv'}, scalars.map(([k, v]) =>
-      [h('dt', {}, label(k)), h('dd', {class: valueClass(k)}, valueNode(k, v))])) : null,
+      [h('dt', {}, label(k)), h('dd', {class: valueClass(k)}, noted(k, valueNode(k, v)))])) : null,
     groups.map(([k, v]) => h('div', {class: 'kv-group', 'data-group': k},
       h(depth ? 'h4' : 'h3', {}, label(k)),
       // Deeper than two levels: the value in one line under its heading. A <div>, not a <dd> outside any <dl> (a
