@@ -322,7 +322,8 @@ def test_every_rpc_answers_a_reflection_client_with_a_status_it_documents(servic
 
 
 def test_a_1_ms_deadline_and_a_cancelled_stream(service: InProcessService, client: ReflectionClient) -> None:
-    """A 1 ms deadline: the call either beat it or is the client's untitled DEADLINE_EXCEEDED, nothing else. A
+    """A 1 ms deadline: the call either beat it or is DEADLINE_EXCEEDED (the client's untitled one, or the service's
+    saying nothing was created), nothing else. A
     submission cut so may still have been accepted and charged (grpc does not undo what the server did): as the
     docs say, the same call again with its `idempotency-key` gets that job, one job charged once. A watch stream
     the client cancels ends CANCELLED for it and lets go of its subscription on the server."""
@@ -334,7 +335,10 @@ def test_a_1_ms_deadline_and_a_cancelled_stream(service: InProcessService, clien
     try:
         client.invoke(f"{PHONOS}/Predict", body, once, timeout=0.001)
     except grpc.RpcError as cut:
-        assert cut.code() == grpc.StatusCode.DEADLINE_EXCEEDED and "phonos-error-title" not in trailers(cut)
+        # The client's own untitled answer, or the service's when it saw the deadline pass before committing (a
+        # fast host gets that far within the millisecond): it says nothing was created. Nothing else.
+        assert cut.code() == grpc.StatusCode.DEADLINE_EXCEEDED, cut
+        assert "phonos-error-title" not in trailers(cut) or "no job was created or charged" in (cut.details() or "")
     retried, _ = client.invoke(f"{PHONOS}/Predict", body, once)
     again, _ = client.invoke(f"{PHONOS}/Predict", body, once)
     assert retried["job_id"] == again["job_id"]
