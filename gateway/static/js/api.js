@@ -16,14 +16,17 @@ export class ApiError extends Error {
 // there, once. Was a plain sign-in form: a tab left open through "Sign out everywhere" landed there with no word why.
 export const SESSION_ENDED_KEY = 'phonos.session_ended';
 
-/** The sign-in page, coming back here after. `ended`: a session that was open ended (expired, signed out in another
- * tab or everywhere, its password changed). */
-function signInUrl(ended = false) {
-  if (ended) {
-    try { sessionStorage.setItem(SESSION_ENDED_KEY, '1'); } catch { /* storage off: the form alone */ }
-  }
+/** The sign-in page, coming back here after. */
+function signInUrl() {
   const next = location.pathname + location.search;
   return '/sign-in' + (next && next !== '/sign-in' ? `?next=${encodeURIComponent(next)}` : '');
+}
+
+/** A session that was open ended (expired, signed out in another tab or everywhere, its password changed): to the
+ * sign-in page, which says so once. */
+export function toSignInAfterSessionEnded() {
+  try { sessionStorage.setItem(SESSION_ENDED_KEY, '1'); } catch { /* storage off: the form alone */ }
+  location.assign(signInUrl());
 }
 
 export async function request(method, path, {query, body, allow401 = false} = {}) {
@@ -45,7 +48,7 @@ export async function request(method, path, {query, body, allow401 = false} = {}
   try { data = text ? JSON.parse(text) : null; } catch { data = null; }
   const ended = response.redirected && new URL(response.url).pathname === '/auth/status';
   if (ended || (response.status === 401 && !allow401)) {
-    location.assign(signInUrl(true)); // the session ended (expired, signed out elsewhere, password changed)
+    toSignInAfterSessionEnded(); // the session ended (expired, signed out elsewhere, password changed)
     throw new ApiError(401, ended ? {error: 'Unauthorized', message: 'Your session has ended: sign in again.'} : data);
   }
   if (!response.ok) throw new ApiError(response.status, data);
@@ -76,7 +79,7 @@ export async function download(jobOrPath, format) {
     await new Promise((resolve) => setTimeout(resolve, wait * 1000));
   }
   if (response.redirected && new URL(response.url).pathname === '/auth/status') {
-    location.assign(signInUrl(true)); // the session ended (see request above)
+    toSignInAfterSessionEnded(); // the session ended (see request above)
     throw new ApiError(401, {error: 'Unauthorized', message: 'Your session has ended: sign in again.'});
   }
   if (!response.ok) {

@@ -1,7 +1,7 @@
 // One job: live status, metrics, the 3D viewer (structure by pLDDT, or receptor + ranked poses),
 // pLDDT and PAE plots, every download and the provenance of the result.
 
-import {ApiError, api, download, signInUrl} from '../api.js';
+import {ApiError, api, download, toSignInAfterSessionEnded} from '../api.js';
 import {pageHeader, refreshCredits} from '../app.js';
 import {compareCard} from '../compare.js';
 import {announce, busy, confirmDialog, copyText, focusIfLost, h, icon, replace, toast} from '../dom.js';
@@ -441,7 +441,7 @@ function watchProgress(jobId, onProgress, onWaiting = () => {}) {
     try { ({status} = JSON.parse(event.data)); } catch { status = null; }
     if (status !== 401) return;
     source.close();
-    location.assign(signInUrl(true));
+    toSignInAfterSessionEnded();
   });
   return source;
 }

@@ -18,7 +18,7 @@ function safeNext() {
   return '/jobs';
 }
 
-/** A page whose session ended while it was open (api.js signInUrl): why it is here, above the form. */
+/** A page whose session ended while it was open (api.js toSignInAfterSessionEnded): why it is here, above the form. */
 function sessionEnded() {
   let ended = null;
   try {
