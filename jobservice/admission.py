@@ -108,7 +108,8 @@ class KeyAdmission:
                 # the address. Once a minute per address, a few lines a minute in all.
                 _throttle_log.log(address, logging.WARNING, "auth.throttled",
                                   "client address %s is refused keys for %d s: %d failed keys within a minute (a key "
-                                  "that worked lately still passes)", address, wait_s, self.throttle.limit,
+                                  "or dashboard session that worked lately still passes)", address, wait_s,
+                                  self.throttle.limit,
                                   extra={"client": address, "retry_after_s": wait_s})
                 return _failure(RateLimited(
                     f"Too many failed authentication attempts from {address}; try again in {wait_s} s",

@@ -15,7 +15,6 @@ from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from jobservice.admission import KeyAdmission
-from jobservice.auth_throttle import AuthThrottle
 from jobservice.datadir_lock import DataDirLock
 from jobservice.db_wait import Waiting, WaitingServicer, open_waiting
 from jobservice.edge import EdgeInterceptor
@@ -225,7 +224,7 @@ async def create_server(
         raise
     servicer = PhonosServicer(service)
     edge = settings.edge
-    admission = KeyAdmission(service.auth, AuthThrottle(edge.auth_failures_per_minute), service.rate_limits,
+    admission = KeyAdmission(service.auth, service.auth_throttle, service.rate_limits,
                              edge.shared_requests_per_minute)
     error_log = RateLimitedLog(logging.getLogger("jobservice.edge"), edge.client_error_logs_per_minute)
     in_flight = GrpcInFlight.create(downloads_per_client=edge.grpc_downloads_per_client,

@@ -17,6 +17,7 @@ from jobservice.accounts import Accounts, NewKey
 from jobservice.activity import ActivityEntry, ActivityLog
 from jobservice.api_keys import ApiKeys, KeyRecord
 from jobservice.auth import Authenticator
+from jobservice.auth_throttle import AuthThrottle
 from jobservice.credit_history import CreditEntry, CreditHistory
 from jobservice.dispatch import Dispatcher
 from jobservice.egress import receiver_session
@@ -169,7 +170,12 @@ class JobService:
         self.stream_guard = StreamGuard(db, every_s=settings.watch_poll_s)
         self.api_keys = ApiKeys(db, default_rate_limit=settings.default_rate_limit, on_revoked=self.stream_guard.ended,
                                 on_expiry_changed=self.stream_guard.expiry_changed)
-        self.sessions = Sessions(db, ttl_s=settings.session_ttl_s, on_ended=self.stream_guard.ended)
+        # Addresses that keep sending bad keys (the edges' admission); a session signed in lately passes whatever its
+        # address did, as a key that worked does: else a brute-forcer behind a lab's NAT shut the dashboard out for
+        # everyone there, right after their sign-in succeeded.
+        self.auth_throttle = AuthThrottle(settings.edge.auth_failures_per_minute)
+        self.sessions = Sessions(db, ttl_s=settings.session_ttl_s, on_ended=self.stream_guard.ended,
+                                 on_started=self.auth_throttle.succeeded)
         self.auth = Authenticator(self.accounts, self.sessions, session_rate_limit=settings.session_rate_limit)
         self.sender = WebhookSender(
             db, timeout_s=settings.webhook_timeout_s, max_attempts=settings.webhook_max_attempts,

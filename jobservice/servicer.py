@@ -448,13 +448,19 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             ))
 
     def _idempotent(self, method: str, request: Message, context: grpc.aio.ServicerContext,
-                    response_class: type[Message], run: ClaimingHandler) -> Handler:
-        """`run` once per Idempotency-Key: a retry gets the stored response (jobservice/idempotency.py)."""
+                    response_class: type[Message], run: ClaimingHandler,
+                    allowed: Callable[[Principal], Awaitable[None]] | None = None) -> Handler:
+        """`run` once per Idempotency-Key: a retry gets the stored response (jobservice/idempotency.py).
+        `allowed`: the caller's own permission to what `run` does, raising if it has none, asked before a keyed
+        call's claim too: a replay hands the first call's answer (a webhook's secret) to whichever key of the
+        account sends the same Idempotency-Key, so it must be a key that could have made the call itself."""
         async def handler(who: Principal) -> tuple[Message, Charge]:
             metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
             claim = self._svc.idempotency.claim(metadata, who.account_id, method, request)
             if claim is None:
                 return await run(who, None)
+            if allowed is not None:
+                await allowed(who)
             response, charge, replayed = await self._svc.idempotency.once(
                 claim, response_class, lambda: run(who, claim), NO_CHARGE)
             if replayed:
@@ -745,8 +751,11 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             made = await self._svc.create_webhook(who.account_id, request.url, list(request.events),
                                                   None if claim is None else claim.guard(created_response))
             return created_response(made), NO_CHARGE
+        async def allowed(who: Principal) -> None:
+            await self._svc.webhooks.refuse_expiring_caller(who.account_id)
         return await self._handle("CreateWebhook", request, context,
-                                  self._idempotent("CreateWebhook", request, context, pb.CreateWebhookResponse, run))
+                                  self._idempotent("CreateWebhook", request, context, pb.CreateWebhookResponse, run,
+                                                   allowed))
 
     async def DeleteWebhook(self, request: pb.DeleteWebhookRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
@@ -775,9 +784,11 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             return rotated_response(rotation), NO_CHARGE
         # Idempotent as creation is: a retried POST (the SDK's, after a lost answer) gets the same new secret
         # back instead of rotating again and dropping the secret the receiver was just given.
+        async def allowed(who: Principal) -> None:
+            await self._svc.webhooks.refuse_expiring_caller(who.account_id, rotating=True)
         return await self._handle("RotateWebhookSecret", request, context,
                                   self._idempotent("RotateWebhookSecret", request, context,
-                                                   pb.RotateWebhookSecretResponse, run))
+                                                   pb.RotateWebhookSecretResponse, run, allowed))
 
     async def ListWebhookDeliveries(self, request: pb.ListWebhookDeliveriesRequest,
                                     context: grpc.aio.ServicerContext) -> Message:

@@ -30,7 +30,7 @@ import hmac
 import logging
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from jobservice.activity import Action, clean_user_agent, record, record_after
@@ -117,12 +117,16 @@ def csrf_token(token: str) -> str:
 class Sessions:
     def __init__(self, db: Store, *, ttl_s: float,
                  failures_per_address: int = FAILED_SIGN_INS_PER_ADDRESS_PER_MINUTE,
-                 on_ended: CredentialsEnded | None = None) -> None:
+                 on_ended: CredentialsEnded | None = None,
+                 on_started: Callable[[str], None] | None = None) -> None:
         self._db = db
         self._ttl_s = ttl_s
         # The job service's stream guard: an ended session's open streams end before the sign-out returns. None in
         # the operator CLI (no streams in its process; its NOTIFY, or the services' poll on SQLite, ends them).
         self._on_ended = on_ended
+        # The failed-key throttle's trust (jobservice.auth_throttle): a new session's token is a credential that
+        # worked. None in the operator CLI.
+        self._on_started = on_started
         # Failed sign-ins per username, and per client address whatever the usernames tried (password spraying
         # across accounts), in the rolling minute, in the store.
         self.failures = SignInFailures(db, per_username=FAILED_SIGN_INS_PER_MINUTE, per_address=failures_per_address)
@@ -177,7 +181,12 @@ class Sessions:
             await tx.execute("prune_sessions", {"before": now() - PRUNE_AFTER_S, "limit": PRUNE_BATCH})
             new = await self._new_session(tx, int(row["id"]), row["username"], user_agent, client_address)
             await record(tx, int(row["id"]), Action.SIGNED_IN)
+        self._started(new)
         return new
+
+    def _started(self, new: NewSession) -> None:
+        if self._on_started is not None:
+            self._on_started(new.token)
 
     async def _new_session(self, tx: Transaction, account_id: int, username: str, user_agent: str,
                            client_address: str | None) -> NewSession:
@@ -288,6 +297,7 @@ class Sessions:
             await announce_ended(self._db, tx)
         # The old token's streams end too: the page opens its streams again with the new cookie.
         self._ended([*ended, *rotated_out])
+        self._started(rotated)
         return PasswordChanged(len(ended), rotated)
 
     async def sign_out(self, session: SessionInfo, *, everywhere: bool) -> int:

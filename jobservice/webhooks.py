@@ -316,14 +316,20 @@ class Webhooks:
         self._allow_http_loopback = allow_http_loopback
         self._timeout_s = timeout_s
 
+    async def refuse_expiring_caller(self, account_id: int, *, rotating: bool = False) -> None:
+        """ExpiringKeyWebhook when the calling key expires: a receiver it planted, or a secret it saw, would outlive
+        it (key_policy). The servicer also asks before replaying a keyed creation or rotation: the stored answer
+        holds the secret, and an Idempotency-Key is no secret (the CLI prints it when an answer is lost)."""
+        caller_expires_at = await calling_key_expiry(self._db, account_id)
+        if caller_expires_at is not None:
+            raise ExpiringKeyWebhook(caller_expires_at, rotating=rotating)
+
     async def create(self, account_id: int, url: str, events: list[str],
                      guard: Guard[tuple[WebhookRecord, str]] | None = None) -> tuple[WebhookRecord, str]:
         """`guard`: a keyed creation's Idempotency-Key claim, checked and its response stored in the transaction."""
         url = validate_url(url, allow_http_loopback=self._allow_http_loopback, networks=self._networks)
         chosen = validate_events(events)
-        caller_expires_at = await calling_key_expiry(self._db, account_id)
-        if caller_expires_at is not None:  # a receiver it planted would outlive it (key_policy)
-            raise ExpiringKeyWebhook(caller_expires_at)
+        await self.refuse_expiring_caller(account_id)
         secret = "whsec_" + secrets.token_urlsafe(32)
         hook_id = "wh_" + uuid.uuid4().hex
         stamp = now()
@@ -352,9 +358,7 @@ class Webhooks:
         """Give the webhook a new secret; the current one keeps signing (as a second v1=) for the overlap. `guard`: a
         keyed rotation's Idempotency-Key claim, checked and its response stored in the transaction."""
         overlap = overlap_seconds(expire_current_after_s)
-        caller_expires_at = await calling_key_expiry(self._db, account_id)
-        if caller_expires_at is not None:  # the new secret would outlive the key that saw it (key_policy)
-            raise ExpiringKeyWebhook(caller_expires_at, rotating=True)
+        await self.refuse_expiring_caller(account_id, rotating=True)
         secret = "whsec_" + secrets.token_urlsafe(32)
         stamp = now()
         until = stamp + overlap if overlap else None

@@ -4,14 +4,18 @@ answers to. Checked over real HTTP and gRPC."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import grpc
 import pytest
 import requests
 
+from jobservice import admin
 from phonos.v1 import phonos_pb2 as pb
 from tests.support import InProcessService
 
@@ -59,6 +63,34 @@ def test_an_expiring_key_cannot_create_a_webhook(twin_service: InProcessService)
     assert owner.post(f"/v1/webhooks/{hook_id}/rotate-secret", json={}).status_code == 200
 
 
+def test_an_expiring_key_cannot_take_a_webhook_secret_by_replaying_an_idempotency_key(
+        twin_service: InProcessService) -> None:
+    """A replay answers with the first call's stored response, and for a webhook's creation or rotation that holds
+    its secret: an expiring key of the account sending the same Idempotency-Key (no secret: the CLI prints it when
+    an answer is lost) got the secret it may not ask for. It is refused as the call itself would be; the key that
+    made the call still gets its replay."""
+    owner = twin_service.client(twin_service.new_key())
+    weekly = twin_service.client(owner.post("/v1/keys", json={"name": "temp", "expires_in_days": 7}).json()["api_key"])
+    body = {"url": HOOK}
+    made = owner.post("/v1/webhooks", json=body, headers={"Idempotency-Key": "hook-1"})
+    assert made.status_code == 200, made.text
+    replayed = weekly.post("/v1/webhooks", json=body, headers={"Idempotency-Key": "hook-1"})
+    assert replayed.status_code == 403, replayed.text
+    assert "secret" not in replayed.json() and "whsec_" not in replayed.text
+    assert "a key that expires cannot create webhooks" in replayed.json()["message"]
+    again = owner.post("/v1/webhooks", json=body, headers={"Idempotency-Key": "hook-1"})
+    assert again.status_code == 200 and again.headers.get("Idempotent-Replayed") == "true", again.text
+    assert again.json()["secret"] == made.json()["secret"]
+
+    hook_id = made.json()["webhook"]["webhook_id"]
+    path = f"/v1/webhooks/{hook_id}/rotate-secret"
+    rotated = owner.post(path, json={}, headers={"Idempotency-Key": "rot-1"})
+    assert rotated.status_code == 200, rotated.text
+    taken = weekly.post(path, json={}, headers={"Idempotency-Key": "rot-1"})
+    assert taken.status_code == 403 and "whsec_" not in taken.text, taken.text
+    assert "cannot rotate a webhook's secret" in taken.json()["message"]
+
+
 def test_parallel_bad_keys_from_one_address_stop_at_the_limit(guarded: InProcessService) -> None:
     """The throttle checked, looked the key up, then counted: bad keys sent together all passed the check before
     the first was counted, so the limit held only for keys sent one after another. Now exactly the limit's worth
@@ -92,3 +124,35 @@ def test_requests_for_another_host_name_are_refused_on_every_route(guarded: InPr
                  f"127.0.0.1:{port}", "[::1]", f"10.244.1.7:{port}", "[fd00::7]:8000"):
         assert requests.get(guarded.base_url + "/v1/health", headers={"Host": host}, timeout=30).status_code == 200
         assert requests.get(guarded.base_url + "/", headers={"Host": host}, timeout=30).status_code == 200
+
+
+def test_a_dashboard_signed_in_behind_a_throttled_address_is_not_shut_out(tmp_path: Path) -> None:
+    """Bad keys from an address refuse its unknown credentials for a minute, but a credential that worked lately
+    passes. A session only counted as one after a call of it had passed the throttle: someone brute-forcing keys
+    from a lab's NAT address shut the dashboard out for everyone there, right after their sign-in succeeded (sign-in
+    200, then every page's call 429). A new session is a credential that worked, as is the one a password change
+    gives; a cookie nobody was given still gets the 429."""
+    service = InProcessService(tmp_path, {"PHONOS_AUTH_FAILURES_PER_MINUTE": str(FAILURES_PER_MINUTE)})
+    try:
+        username, password = f"ada{time.monotonic_ns()}", "correct horse battery staple"
+        asyncio.run(admin.create_key(service.settings, username=username, email=None, credits=10, rate_limit=1000))
+        asyncio.run(admin.set_password(service.settings, username=username, password=password))
+        for n in range(FAILURES_PER_MINUTE + 1):
+            requests.get(f"{service.base_url}/v1/jobs", headers={"Authorization": f"Bearer pk_wrong{n}"}, timeout=60)
+        assert requests.get(f"{service.base_url}/v1/jobs", headers={"Authorization": "Bearer pk_wrong"},
+                            timeout=60).status_code == 429
+        browser = requests.Session()
+        signed_in = browser.post(f"{service.base_url}/auth/sign-in", json={"username": username, "password": password},
+                                 timeout=60)
+        assert signed_in.status_code == 200, signed_in.text
+        account = browser.get(f"{service.base_url}/v1/account", timeout=60)
+        assert account.status_code == 200, account.text
+        changed = browser.post(f"{service.base_url}/auth/password", timeout=60,
+                               headers={"X-CSRF-Token": signed_in.json()["csrf_token"]},
+                               json={"current_password": password, "new_password": password + " again"})
+        assert changed.status_code == 200, changed.text
+        assert browser.get(f"{service.base_url}/v1/account", timeout=60).status_code == 200  # the rotated cookie
+        stranger = requests.get(f"{service.base_url}/v1/account", cookies={"phonos_session": "x" * 43}, timeout=60)
+        assert stranger.status_code == 429, stranger.text
+    finally:
+        service.stop()
