@@ -5,6 +5,7 @@ serving all three models, in this module alone."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,32 @@ def test_a_damaged_diffdock_report_still_lists_the_poses(ines_page: Page, servic
     page.click("#pose-next")
     expect(page.locator("#pose-selected")).to_contain_text("Showing pose #2")
     shot(page, "62-job-diffdock-damaged-report")
+
+
+def test_a_poses_confidence_is_rounded_alike_in_the_table_and_the_line_above_the_viewer(
+        ines_page: Page, service: InProcessService, ines: User) -> None:
+    """The same confidence 0.4325 read "confidence 0.432" above the viewer (toFixed, binary rounding) and "0.433" in
+    the pose table: one number shown two ways reads as two numbers."""
+    client = service.client(ines.api_key)
+    job_id = str(client.post("/v1/predict", json={"model": "diffdock", "sequence": ASPIRIN, "name": "rounding",
+                                                  "params": {"protein_pdb": PDB, "samples_per_complex": 2}}
+                             ).json()["job_id"])
+    assert client.wait_for(job_id)["status"] == "completed"
+    report = {"ligand": {"smiles": ASPIRIN},
+              "poses": [{"rank": 1, "confidence": 0.4325, "confidence_band": "high"},
+                        {"rank": 2, "confidence": -1.0005, "confidence_band": "moderate"}]}
+    shard = service.settings.results_dir / job_id[:2]
+    for extension, text in {"pdb": PDB, "sdf": pose_sdf(1.0) + pose_sdf(4.0), "json": json.dumps(report)}.items():
+        (shard / f"{job_id}.{extension}").write_text(text)
+    page = ines_page
+    page.goto(f"{service.base_url}/jobs/{job_id}")
+    rows = page.locator("#poses tbody tr")
+    expect(rows).to_have_count(2)
+    expect(page.locator("#viewer[data-ready=true]")).to_be_visible()
+    for rank, shown in ((1, "0.433"), (2, "-1.001")):
+        rows.nth(rank - 1).locator(".pose-pick").click()
+        expect(rows.nth(rank - 1).locator("td.num").first).to_have_text(shown)
+        expect(page.locator("#pose-selected")).to_contain_text(f"Showing pose #{rank} · confidence {shown} (")
 
 
 def test_a_structure_file_with_no_atoms_is_said_in_words_with_no_viewer(ines_page: Page, service: InProcessService,

@@ -199,6 +199,51 @@ def test_another_web_server_at_the_address_is_said_as_that(home: pytest.MonkeyPa
         "PHONOS_URL: set PHONOS_URL=http://HOST:PORT"]
 
 
+class RedirectsOrPages(BaseHTTPRequestHandler):
+    """Another web server answering a success or a redirect that is no API answer: a sign-in proxy's 302 with an
+    empty body, or a 200 HTML page."""
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        if self.path.startswith("/redirect"):
+            self.send_response(302)
+            self.send_header("location", "https://sso.example/login")
+            self.send_header("content-length", "0")
+            self.end_headers()
+            return
+        data = b"<html><body>Welcome</body></html>"
+        self.send_response(200)
+        self.send_header("content-type", "text/html")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_a_redirect_or_a_page_that_is_no_json_is_said_as_another_server(home: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A 302 with an empty body (or a 200 web page) at PHONOS_URL crashed the CLI with a JSONDecodeError traceback,
+    exit 1. It is no phonos API there: said so, exit 2, and the redirect is not followed (the key stays here)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), RedirectsOrPages)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    codes = []
+    try:
+        for at in (f"{url}/redirect", url):
+            home.setenv("PHONOS_URL", at)
+            codes.append(cli.main(["jobs", "ls"]))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert codes == [2, 2]
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "JSONDecodeError" not in err
+    lines = err.splitlines()
+    assert "answered HTTP 302, not as a phonos server answers" in lines[0], lines
+    assert "answered HTTP 200, not as a phonos server answers" in lines[1], lines
+
+
 @pytest.mark.parametrize(("wait", "said"), [(8, "8"), (0.5, "0.5"), (2.25, "2.25"), (120.0, "120")])
 def test_a_short_chosen_wait_is_said_as_it_was_set(wait: float, said: str, caplog: pytest.LogCaptureFixture) -> None:
     """PHONOS_MAX_RETRY_WAIT=0.5 was said "trying again for up to 0 s", and then it did try again."""

@@ -30,7 +30,10 @@ FASTA_JS = REPO / "gateway" / "static" / "js" / "fasta.js"
     (None, "missing.fasta", "missing.fasta: no such file"),
     (None, "folds/p1", "folds/p1: no such file"),
     (None, ".", ".: a directory, not a FASTA file"),
-    (None, "MKV-LA", '"MKV-LA" is neither a file nor an amino-acid sequence (letters only)'),
+    (None, "MKV-LA", '"MKV-LA" is neither a file nor an amino-acid sequence (letters only; a complex\'s chains '
+                     "joined by ':')"),
+    (None, "MKV::LA", '"MKV::LA" is neither a file nor an amino-acid sequence (letters only; a complex\'s chains '
+                      "joined by ':')"),
 ])
 def test_a_fold_input_it_cannot_use_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write: str | None,
                                             argument: str, says: str) -> None:
@@ -48,6 +51,8 @@ def test_a_plain_sequence_file_and_a_sequence_argument_still_fold(tmp_path: Path
     Path("one.txt").write_text("MKTAYIAKQR\nQISFVKSHFS\n")
     assert [(r.id, r.text) for r in sequences_from("one.txt")] == [("one", "MKTAYIAKQRQISFVKSHFS")]
     assert [(r.id, r.text) for r in sequences_from("mkv la")] == [("sequence", "MKVLA")]
+    # a complex typed on the command line, as a FASTA record writes it (it was "neither a file nor a sequence")
+    assert [(r.id, r.text) for r in sequences_from("MKTAYIAKQR:gshmas")] == [("sequence", "MKTAYIAKQR:GSHMAS")]
     # longer than a file name may be (255): a sequence, not "[Errno 36] File name too long"
     long = "MKTAYIAKQRQISFVKSHFS" * 20
     assert [(r.id, r.text) for r in sequences_from(long)] == [("sequence", long)]

@@ -1304,12 +1304,13 @@ def add_user_commands(sub: Any) -> None:
                             help=f"the key a lost answer printed: {gets}")
 
     fold = command(sub.add_parser("fold", help="predict structures of a sequence or a FASTA file"), "fold")
-    fold.add_argument("input", help="a FASTA file, - for FASTA on stdin, or one amino-acid sequence (lines before "
-                                    "the first '>' header are a record of their own, named seq1, as in the "
-                                    "dashboard's form)")
+    fold.add_argument("input", help="a FASTA file, - for FASTA on stdin, or one amino-acid sequence (a complex's "
+                                    "chains joined by ':'; lines before the first '>' header are a record of their "
+                                    "own, named seq1, as in the dashboard's form)")
     fold.add_argument("--model", choices=["esmfold", "alphafold2"], default="esmfold", metavar="MODEL",
-                      help="the predictor: esmfold (fast, no MSA; the default) or alphafold2 (searches MSAs first: "
-                           "slower); `phonos models` lists what this server serves")
+                      help="the predictor: esmfold (fast, no MSA; the default) or alphafold2 (slower; searches MSAs first "
+                           "where the server has sequence databases, else folds the sequence alone); `phonos models` "
+                           "lists what this server serves")
     fold.add_argument("--name", metavar="NAME",
                       help="the job's name, for one sequence (default: the FASTA id; seq1 for FASTA text without a "
                            "header, the file's name for a file of one bare sequence, \"sequence\" for one on the "

@@ -172,13 +172,14 @@ def sequences_from(argument: str, stdin_text: str | None = None) -> list[Record]
             # FASTA, the lines before its first header (if any) a record of their own, as the form reads them
             return read_fasta(text, str(path))
         return unique([(path.stem, "".join(text.split()))], "seq")  # one bare sequence: named after its file
-    if re.fullmatch(r"[A-Za-z\s]+", argument):
+    if re.fullmatch(r"[A-Za-z\s]+(?::[A-Za-z\s]+)*", argument):  # a complex's chains joined by ':', as in FASTA
         return [Record("sequence", "".join(argument.split()).upper())]
     if _is_dir(path):
         raise InputError(f"{path}: a directory, not a FASTA file")
     if "/" in argument or "." in argument:  # a sequence has neither: a file name that is not there
         raise InputError(f"{path}: no such file")
-    raise InputError(f"{quoted(argument)} is neither a file nor an amino-acid sequence (letters only)")
+    raise InputError(f"{quoted(argument)} is neither a file nor an amino-acid sequence (letters only; a complex's "
+                     "chains joined by ':')")
 
 
 def is_file(path: Path) -> bool:

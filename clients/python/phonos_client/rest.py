@@ -58,7 +58,9 @@ def _at_most(seconds: float, left: float | None) -> float:
 
 
 def check(response: httpx.Response) -> httpx.Response:
-    if response.status_code >= 400:
+    # A redirect too (not followed: a key must not go where the answer points): the API answers none, so it is
+    # another web server, or a proxy, at that address.
+    if response.status_code >= 300:
         try:
             body = response.json()
         except ValueError:
@@ -74,7 +76,12 @@ def document(call: Call[Any], response: httpx.Response) -> Any:
         name = disposition.split('filename="', 1)[1].rstrip('"') if 'filename="' in disposition else None
         # The server's name, made one plain file name: a path in it ("../x", "/home/you/.bashrc") was written to.
         return Download(response.content, response.headers.get("content-type", ""), server_file_name(name))
-    return response.json()
+    try:
+        return response.json()
+    except ValueError:  # a success that is no JSON document: not the API's answer (a web page, a proxy's)
+        raise errors.APIStatusError(f"HTTP {response.status_code} with a body that is not JSON",
+                                    status=response.status_code, request_id=response.headers.get("x-request-id")
+                                    ) from None
 
 
 def connection_error(exc: httpx.TransportError, server: httpx.URL) -> errors.APIConnectionError:

@@ -277,7 +277,7 @@ async function dockingSection(job, files) {
     const pose = poses[i];
     if (!pose) return; // no poses to show (an empty report)
     selected.textContent = pose.confidence === null || pose.confidence === undefined ? `Showing pose #${pose.rank} · confidence not known`
-      : `Showing pose #${pose.rank} · confidence ${pose.confidence.toFixed(3)} (${bandWords(pose.confidence_band)})`;
+      : `Showing pose #${pose.rank} · confidence ${num(pose.confidence, 3)} (${bandWords(pose.confidence_band)})`;
     container.dataset.pose = String(pose.rank);
     if (view) view.show(i);
   }
