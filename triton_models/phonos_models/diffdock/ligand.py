@@ -61,6 +61,10 @@ class Ligand:
     used_random_coords: bool  # ETKDG failed three times and random coordinates + MMFF were used
     fixed_stereo_bonds: int = 0  # double bonds with E/Z given in the SMILES, kept out of the torsions
     isotopic_hydrogens: int = 0  # deuterium/tritium atoms of the SMILES, removed as hydrogens are
+    # Stereo the SMILES leaves open (RDKit FindPotentialStereo). A centre's configuration is the one the
+    # conformer happened to get, the same in every pose; a double bond turns like a single one (the reference).
+    unspecified_stereocentres: int = 0  # tetrahedral centres without @/@@
+    unspecified_stereo_bonds: int = 0  # double bonds that could be E or Z, written without / or \ marks
 
     @property
     def num_atoms(self) -> int:
@@ -169,6 +173,23 @@ def torsions(mol: Chem.Mol) -> tuple[torch.Tensor, torch.Tensor]:
     return tor_index, tor_mask
 
 
+def unspecified_stereo(mol: Chem.Mol) -> tuple[int, int]:
+    """(tetrahedral centres, double bonds) that could be stereo but the SMILES does not specify.
+
+    RDKit's FindPotentialStereo with `flagPossible` (centres that are stereo only together, such as the two of
+    1,4-dimethylcyclohexane, count too; a symmetric bicycle's bridgeheads may count though it has one isomer).
+    Run on a copy: it cleans the molecule's stereo flags."""
+    centres = bonds = 0
+    for info in Chem.FindPotentialStereo(Chem.Mol(mol), cleanIt=True, flagPossible=True):
+        if info.specified == Chem.StereoSpecified.Specified:
+            continue
+        if info.type == Chem.StereoType.Atom_Tetrahedral:
+            centres += 1
+        elif info.type == Chem.StereoType.Bond_Double:
+            bonds += 1
+    return centres, bonds
+
+
 def _never() -> bool:
     return False
 
@@ -192,6 +213,7 @@ def featurize(smiles: str, seed: int = 0, *, embed_budget_s: float = DEFAULT_EMB
     pos = pos - pos.mean(dim=0, keepdim=True)
     bond_index, bond_attr = bond_graph(heavy)
     tor_index, tor_mask = torsions(heavy)
+    open_centres, open_bonds = unspecified_stereo(heavy)  # the docked molecule: a CHD centre is no centre here
     return Ligand(
         mol=heavy,
         x=atom_features(heavy),
@@ -203,4 +225,6 @@ def featurize(smiles: str, seed: int = 0, *, embed_budget_s: float = DEFAULT_EMB
         used_random_coords=used_random,
         fixed_stereo_bonds=sum(1 for b in heavy.GetBonds() if b.GetStereo() in _DEFINED_DOUBLE_BOND_STEREO),
         isotopic_hydrogens=sum(1 for atom in mol.GetAtoms() if atom.GetAtomicNum() == 1),  # [H] is gone already
+        unspecified_stereocentres=open_centres,
+        unspecified_stereo_bonds=open_bonds,
     )

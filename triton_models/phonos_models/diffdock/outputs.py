@@ -3,8 +3,8 @@
 * complex PDB: the receptor as read (first model, no hydrogens or waters) plus the rank-1 ligand pose
   as HETATM residue LIG in its own chain (LG1, ... where the receptor holds a LIG already; a REMARK 250 says
   which), with CONECT records for the ligand bonds (users asked for the complex, DiffDock#99/#249);
-* SDF: every pose, best first, each record carrying `rank`, `confidence`, `confidence_band` and
-  `sample_index` properties (the reference writes none and hides the confidence in file names), and
+* SDF: every pose, best first, each record carrying `rank`, `confidence`, `confidence_band`,
+  `sample_index` and `docked_smiles` (the stereo of the pose's coordinates) properties (the reference writes none and hides the confidence in file names), and
   in pocket mode `pocket_distance` / `initial_pocket_distance` (Å, ligand centroid to pocket centre);
 * JSON: per-pose confidence, what the numbers mean (the reference README's bands), timings, weights.
 The confidence is the confidence model's raw logit, not a probability and not an affinity.
@@ -111,6 +111,15 @@ def _mol_with_positions(mol: Chem.Mol, positions: np.ndarray) -> Chem.Mol:
     return out
 
 
+def docked_smiles(pose: Chem.Mol) -> str:
+    """Isomeric SMILES of the pose as its coordinates have it: the configuration of each stereocentre and double
+    bond that the SMILES left open is decided by the conformer and the sampling, and `canonical_smiles` (the
+    molecule as submitted) does not say which. On a copy: the pose written keeps the submitted stereo flags."""
+    copy = Chem.Mol(pose)
+    Chem.AssignStereochemistryFrom3D(copy)
+    return Chem.MolToSmiles(Chem.RemoveHs(copy, sanitize=False))
+
+
 def poses_sdf(mol: Chem.Mol, poses: Sequence[RankedPose], provenance: Mapping[str, str],
               ligand_smiles: str | None = None) -> str:
     """All poses, ranked, with rank/confidence SD properties (parseable by RDKit and OpenBabel). Each record
@@ -125,6 +134,7 @@ def poses_sdf(mol: Chem.Mol, poses: Sequence[RankedPose], provenance: Mapping[st
         if ligand_smiles is not None:
             m.SetProp("ligand_smiles", ligand_smiles)
         m.SetProp("canonical_smiles", canonical)
+        m.SetProp("docked_smiles", docked_smiles(m))
         m.SetIntProp("rank", pose.rank)
         m.SetIntProp("sample_index", pose.sample_index)
         if pose.confidence is not None:

@@ -261,7 +261,9 @@ class DiffDockPipeline:
             ligand={"smiles": request.ligand_smiles.strip(), "heavy_atoms": lig.num_atoms,
                     "rotatable_bonds": lig.num_torsions, "random_conformer_fallback": lig.used_random_coords,
                     "fixed_stereo_double_bonds": lig.fixed_stereo_bonds,
-                    "isotopic_hydrogens_removed": lig.isotopic_hydrogens},
+                    "isotopic_hydrogens_removed": lig.isotopic_hydrogens,
+                    "unspecified_stereocentres": lig.unspecified_stereocentres,
+                    "unspecified_stereo_double_bonds": lig.unspecified_stereo_bonds},
             receptor=receptor_info,
             sampling=sampling_info,
             pocket=pocket.as_json() if pocket is not None else None,
@@ -295,7 +297,24 @@ def _warnings(receptor_notes: list[str], lig: ligand.Ligand) -> dict[str, list[s
     if lig.isotopic_hydrogens:
         notes.append(f"the ligand's {lig.isotopic_hydrogens} deuterium/tritium atom(s) were removed as hydrogens are "
                      "(DiffDock's ligand graph and poses hold heavy atoms only)")
+    notes += _stereo_warnings(lig)
     return {"warnings": notes} if notes else {}
+
+
+def _stereo_warnings(lig: ligand.Ligand) -> list[str]:
+    """What the poses decided that the SMILES did not: RDKit's embedding picks a configuration for each open
+    stereocentre (torsions and rigid motions never invert it), and the sampling turns each open double bond."""
+    notes = []
+    if lig.unspecified_stereocentres:
+        notes.append(f"the ligand SMILES leaves {lig.unspecified_stereocentres} stereocentre(s) unspecified: every pose "
+                     "has one arbitrarily chosen configuration (RDKit's conformer fixed it; the poses' SD property "
+                     "docked_smiles gives it), not the other stereoisomer(s); to dock a chosen one, write it in the "
+                     "SMILES with @/@@")
+    if lig.unspecified_stereo_bonds:
+        notes.append(f"the ligand SMILES leaves the E/Z of {lig.unspecified_stereo_bonds} double bond(s) unspecified: "
+                     "each such bond is turned like a single bond, so each pose has an arbitrary E or Z (the poses' "
+                     "SD property docked_smiles gives it); to dock a chosen one, write it in the SMILES with / and \\")
+    return notes
 
 
 def _pocket_remark(pocket: Pocket) -> str:
