@@ -488,15 +488,22 @@ class Dispatcher:
             log.warning("jobs given up after their last run", extra={"action": "dispatch.gave_up", "count": failed})
 
     async def _janitor(self, lease: Lease) -> None:
+        outage = _Outage("reclaiming expired leases", "dispatch.janitor")
         while True:
             await asyncio.sleep(max(0.2, lease.seconds / 2))
             try:
                 await self._reclaim()
+            except ServiceUnavailable as exc:
+                outage.began(exc)
+                continue
             except Exception:
                 log.exception("reclaiming expired leases failed", extra={"action": "dispatch.janitor_failed"})
+                continue
+            outage.ended()
 
     async def _heartbeat(self, lease: Lease) -> None:
         """Renew the leases of the jobs running here; stop the ones that are no longer ours."""
+        outage = _Outage("renewing the running jobs' leases (the jobs run on)", "dispatch.renew")
         while True:
             await asyncio.sleep(max(0.1, lease.seconds / 3))
             ids = list(self._running)
@@ -504,9 +511,13 @@ class Dispatcher:
                 continue
             try:
                 held = await self._jobs.renew(ids, lease)
-            except Exception:  # the lease runs on; the next beat tries again
+            except ServiceUnavailable as exc:  # the lease runs on; the next beat tries again
+                outage.began(exc)
+                continue
+            except Exception:
                 log.exception("lease renewal failed", extra={"action": "dispatch.renew_failed"})
                 continue
+            outage.ended()
             for job_id in ids:
                 if job_id not in held and job_id in self._running:
                     log.warning("job no longer ours; stopping it", extra={"action": "dispatch.lease_lost",
@@ -570,3 +581,26 @@ class Dispatcher:
                 log.info("a job's outcome was stored after %.1f s of retries", time.monotonic() - failing_since,
                          extra={"action": "dispatch.store_recovered"})
             return stored
+
+
+class _Outage:
+    """One periodic task's database outage, said once when it begins and once when it ends: an ERROR with a
+    40-line traceback every beat (10-15 s) made ~1,100 lines per service in a one-minute PostgreSQL stop, which
+    health and `pg.unreachable` (once a minute) already say."""
+
+    def __init__(self, what: str, action: str) -> None:
+        self._what = what  # the task, as a sentence's subject
+        self._action = action  # `dispatch.NAME`: NAME_waiting, then NAME_resumed
+        self._since: float | None = None
+
+    def began(self, exc: ServiceUnavailable) -> None:
+        if self._since is None:
+            self._since = time.monotonic()
+            log.warning("%s waits for the database: %s", self._what, exc.message,
+                        extra={"action": f"{self._action}_waiting"})
+
+    def ended(self) -> None:
+        if self._since is not None:
+            log.info("%s goes on: the database is back after %.0f s", self._what, time.monotonic() - self._since,
+                     extra={"action": f"{self._action}_resumed"})
+            self._since = None

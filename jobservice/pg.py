@@ -32,6 +32,22 @@ from phonos_common.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
+
+class _PoolFloorWithoutTraceback(logging.Filter):
+    """asyncpg's pool says "Failed to restore the pool connection floor; retrying" with the connection error's whole
+    traceback, at 1, 2, 4 ... 60 s while the server is away: dozens of lines each, beside `pg.unreachable`'s one.
+    Said in one line, the error's type and text at its end."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None and str(record.msg).startswith("Failed to restore"):
+            exc = record.exc_info[1]
+            record.msg, record.args = f"{record.getMessage()}: {type(exc).__name__}: {exc}", ()
+            record.exc_info = record.exc_text = None
+        return True
+
+
+logging.getLogger("asyncpg.pool").addFilter(_PoolFloorWithoutTraceback())
+
 PG_SQL_DIR = Path(__file__).parent / "sql" / "postgres"
 PG_MIGRATIONS_DIR = PG_SQL_DIR / "migrations"
 _NAME_LINE = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)

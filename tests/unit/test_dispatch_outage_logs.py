@@ -1,0 +1,101 @@
+"""A shared database away for a while, seen from the dispatcher's periodic tasks (renewing the running jobs' leases,
+reclaiming expired ones): a tester's one-minute PostgreSQL stop made an ERROR with a 40-line traceback every 10-15 s
+from each (~1,100 log lines per service), beside health and `pg.unreachable`, which already said it. Now each task
+says once that it waits for the database, without a traceback, and once that it goes on. A store twin stands in for
+the database (the real PostgreSQL outage is tests/service/test_database_outage.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from types import SimpleNamespace
+from typing import cast
+
+import pytest
+
+from jobservice import dispatch
+from jobservice.errors import DatabaseUnavailable
+from jobservice.inference import Inference
+from jobservice.jobs import Lease
+from jobservice.modelspecs.registry import build_specs
+from jobservice.results import ResultStore
+
+pytestmark = pytest.mark.unit
+
+
+class DatabaseAway:
+    """The job store's lease calls while the database is away (as the PostgreSQL store raises them), then back."""
+
+    def __init__(self) -> None:
+        self.failing = True
+        self.calls = 0
+
+    async def renew(self, ids: list[str], lease: object) -> set[str]:
+        self.calls += 1
+        if self.failing:
+            raise DatabaseUnavailable()
+        return set(ids)
+
+    async def reclaim_expired(self, *args: object) -> tuple[list[tuple[str, str]], int]:
+        self.calls += 1
+        if self.failing:
+            raise DatabaseUnavailable()
+        return [], 0
+
+
+def test_lease_tasks_say_an_outage_once_without_a_traceback_and_once_when_it_ends(
+        caplog: pytest.LogCaptureFixture) -> None:
+    jobs = DatabaseAway()
+    lease = cast(Lease, SimpleNamespace(owner="svc-1", seconds=0.03))
+    async def capacity(model: str) -> int | None:
+        return None
+
+    dispatcher = dispatch.Dispatcher(
+        jobs, build_specs(["esmfold"]), cast(Inference, SimpleNamespace(capacity=capacity)),  # type: ignore[arg-type]
+        cast(ResultStore, None),
+        max_inflight=1, retry_window_s=60, max_attempts=3, timeout_s=60, lease=lease)
+
+    async def scenario() -> None:
+        running = asyncio.create_task(asyncio.sleep(30))  # a job running here, whose lease needs renewing
+        dispatcher._running["job-1"] = running
+        tasks = [asyncio.create_task(dispatcher._heartbeat(lease)), asyncio.create_task(dispatcher._janitor(lease))]
+        await asyncio.sleep(0.6)  # ~6 renewals (every 0.1 s at least) and ~3 reclaims (0.2 s) fail
+        jobs.failing = False
+        await asyncio.sleep(0.3)
+        for task in (*tasks, running):
+            task.cancel()
+        await asyncio.gather(*tasks, running, return_exceptions=True)
+
+    with caplog.at_level(logging.INFO, logger="jobservice.dispatch"):
+        asyncio.run(scenario())
+    assert jobs.calls >= 8
+    lines = [r for r in caplog.records if r.name == "jobservice.dispatch"]
+    actions = sorted(getattr(r, "action", "") for r in lines)
+    assert actions == ["dispatch.janitor_resumed", "dispatch.janitor_waiting",
+                       "dispatch.renew_resumed", "dispatch.renew_waiting"], [r.getMessage() for r in lines]
+    assert all(r.exc_info is None for r in lines)
+    waiting = next(r for r in lines if getattr(r, "action", "") == "dispatch.renew_waiting")
+    assert waiting.levelno == logging.WARNING
+    assert waiting.getMessage().startswith("renewing the running jobs' leases (the jobs run on) waits for the database")
+    assert "database" in waiting.getMessage().split("waits for the database: ", 1)[1]
+
+
+def test_asyncpgs_pool_floor_warning_is_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    """asyncpg's "Failed to restore the pool connection floor; retrying" came with the connection error's traceback
+    at every retry of an outage. Its logger now gives it one line, the error at its end; its other records are as
+    asyncpg wrote them."""
+    import jobservice.pg  # noqa: F401 - installs the filter on asyncpg's logger
+
+    pool_log = logging.getLogger("asyncpg.pool")
+    with caplog.at_level(logging.WARNING, logger="asyncpg.pool"):
+        try:
+            raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
+        except ConnectionRefusedError:
+            pool_log.warning("Failed to restore the pool connection floor; retrying", exc_info=True)
+            pool_log.warning("something else", exc_info=True)
+    floor, other = caplog.records
+    assert floor.exc_info is None and floor.getMessage() == (
+        "Failed to restore the pool connection floor; retrying: ConnectionRefusedError: [Errno 111] Connect call "
+        "failed ('127.0.0.1', 5432)")
+    assert "Traceback" not in caplog.text.split("something else")[0]
+    assert other.exc_info is not None
