@@ -241,6 +241,8 @@ def summary(result: FoldResult, weights: WeightsInfo, relaxed: relax_step.RelaxR
         if relaxed.metrics:
             rows += [("clashing heavy-atom pairs, unrelaxed -> relaxed",
                       f"{relaxed.metrics['clashes_unrelaxed']} -> {relaxed.metrics['clashes_relaxed']}"),
+                     ("residues with violations, unrelaxed -> relaxed",
+                      f"{relaxed.metrics['violations_unrelaxed']} -> {relaxed.metrics['violations_relaxed']}"),
                      ("heavy-atom RMSD relaxed vs unrelaxed (Angstrom)", relaxed.metrics["relax_rmsd"])]
     sections = [
         bundle.Section("Input", (f"`{result.sequence}`", "", *(
