@@ -52,7 +52,7 @@ from typing import Any, Protocol, TypeVar
 
 from phonos_models.common.progress import Progress
 
-from jobservice import big_work, tracing
+from jobservice import big_work, metrics, tracing
 from jobservice.capacity import ModelCapacity
 from jobservice.errors import InvalidTransition, ServiceUnavailable
 from jobservice.failures import FailureKind, JobFailure, without_server_paths
@@ -388,7 +388,8 @@ class Dispatcher:
             await self._execute(job)
 
     async def _execute(self, job: ClaimedJob) -> None:
-        with tracing.job_span(job.id, job.model, job.record.attempts):
+        running_here = metrics.JOBS_RUNNING_HERE.labels(job.model)
+        with running_here.track_inprogress(), tracing.job_span(job.id, job.model, job.record.attempts):
             if not self.outages.gate(job.model).is_open:  # the model went away while the claim was made
                 await self._wait_for_model(job.record)
                 return

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import REGISTRY, Counter, Histogram, disable_created_metrics
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -48,6 +48,10 @@ JOB_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 30
 REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 JOBS_SUBMITTED = Counter("phonos_jobs_submitted", "Jobs accepted (charged and queued)", ["model"])
+# This job service's own running jobs: phonos_jobs_running (read from the database) is every service's together,
+# the same on each replica, and said nothing of how the work was shared between them.
+JOBS_RUNNING_HERE = Gauge("phonos_jobs_running_here", "Jobs this job service is running now (its share of "
+                          "phonos_jobs_running)", ["model"])
 JOBS_COMPLETED = Counter("phonos_jobs_completed", "Jobs that completed", ["model"])
 JOBS_FAILED = Counter("phonos_jobs_failed", "Jobs that failed, by cause (the job's error_code; out_of_memory: a "
                       "model_error that ran out of memory)", ["model", "cause"])
@@ -150,6 +154,7 @@ def initialise(models: Iterable[str]) -> None:
     missing (no job completed yet) is no value at all."""
     for model in models:
         JOBS_SUBMITTED.labels(model)
+        JOBS_RUNNING_HERE.labels(model)
         JOBS_COMPLETED.labels(model)
         JOBS_CANCELLED.labels(model)
         CREDITS_CHARGED.labels(model)

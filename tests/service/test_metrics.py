@@ -97,12 +97,15 @@ def test_queue_depth_and_age_are_read_at_scrape_time(twin_factory: type) -> None
                         and s, 10)
     assert value(scrape, "phonos_jobs_queued", model="esmfold") == 2
     assert value(scrape, "phonos_queue_oldest_age_seconds", model="esmfold") > 0
+    # This service's own share: the one job it runs (the database's figure is every service's on PostgreSQL).
+    assert value(scrape, "phonos_jobs_running_here", model="esmfold") == 1
     for job_id in ids:
         assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 200
     emptied = wait_until(lambda: (s := service.scrape()) and value(s, "phonos_jobs_running", model="esmfold") == 0
                          and s, 10)
     assert value(emptied, "phonos_jobs_queued", model="esmfold") == 0
     assert value(emptied, "phonos_queue_oldest_age_seconds", model="esmfold") == 0
+    assert wait_until(lambda: value(service.scrape(), "phonos_jobs_running_here", model="esmfold") == 0, 10)
 
 
 def test_rate_limit_rejections_and_error_statuses_are_counted(service: InProcessService) -> None:
