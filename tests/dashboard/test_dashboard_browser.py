@@ -517,6 +517,16 @@ def test_amber_relax_from_the_form_gives_relaxed_downloads(ada_page: tuple[Page,
     expect(page.locator("#downloads [data-format=pdb]")).to_be_visible()
     expect(page.locator("#metric-relax")).to_contain_text(re.compile(r"[\d,]+ → [\d,]+"))  # clashing pairs before -> after
     expect(page.locator("#metric-relax")).to_contain_text("RMSD to unrelaxed")
+    # The residues the relax left violating bond, angle or clash limits, as the job's metrics count them (0 clashes
+    # read as a sound structure when most residues still were not).
+    job_id = page.url.rsplit("/", 1)[1]
+    metrics = page.request.get(f"{service.base_url}/v1/jobs/{job_id}").json()["metrics"]
+    left = metrics["violations_relaxed"]
+    if left:
+        expect(page.locator("#relax-violations")).to_have_text(
+            f"{left:,} {'residue still violates' if left == 1 else 'residues still violate'} bond, angle or clash limits")
+    else:
+        expect(page.locator("#relax-violations")).to_have_count(0)
     # Which of the two the viewer shows (the page never said): the structure as predicted, its pLDDT the colours.
     expect(page.locator("#structure-which")).to_have_text(
         "The structure as predicted, before Amber relax; the relaxed one is “Relaxed PDB” under Downloads.")

@@ -174,10 +174,14 @@ async function structureSection(job, files, query) {
     job.metrics?.iptm !== undefined ? stat('ipTM', num(job.metrics.iptm, 3), 'Interface pTM of the complex, 0–1') : null,
     stat('Length', length ? num(length) : '-', !length ? 'not known'
       : job.metrics?.num_chains ? `residues in ${job.metrics.num_chains} chains` : 'residues', {id: 'metric-length'}),
-    // Amber relax (params.relax) of the rank-1 structure: clashing heavy-atom pairs before -> after.
+    // Amber relax (params.relax) of the rank-1 structure: clashing heavy-atom pairs before -> after, and the residues
+    // still violating bond, angle or clash limits: "84 → 0" alone read as a sound structure when 13 of 17 were not.
     job.metrics?.clashes_relaxed !== undefined ? stat('Clashes after relax',
       `${num(job.metrics.clashes_unrelaxed)} → ${num(job.metrics.clashes_relaxed)}`,
-      `Clashing atom pairs; RMSD to unrelaxed ${num(job.metrics.relax_rmsd, 2)}\u00a0Å`, {id: 'metric-relax'}) : null,
+      [`Clashing atom pairs; RMSD to unrelaxed ${num(job.metrics.relax_rmsd, 2)}\u00a0Å`,
+        job.metrics.violations_relaxed > 0 ? h('div', {class: 'warn-text', id: 'relax-violations'},
+          `${num(job.metrics.violations_relaxed)} ${job.metrics.violations_relaxed === 1 ? 'residue still violates'
+            : 'residues still violate'} bond, angle or clash limits`) : null], {id: 'metric-relax'}) : null,
     files.shared ? null : stat('Credits', num(job.credits_used), modelName(job.model)));
   // A canvas says nothing to a screen reader: the viewer is an image named for what it shows (its buttons, beside
   // it, stay buttons).
