@@ -33,11 +33,12 @@ from aiohttp import web
 
 from jobservice.admin import FIRST_USER, FirstStart, ensure_first_account, password_holder
 from jobservice.datadir_lock import DataDirLock, DataDirLocked
-from jobservice.db_wait import retrying
+from jobservice.db_wait import EXIT_DATABASE_REFUSED, retrying
 from jobservice.log_format import formatter
 from jobservice.metrics_server import MetricsEndpoint, listening_socket, start_metrics_server
 from jobservice.pg import StartFailure
 from jobservice.private_files import secure_data_dir
+from jobservice.schema_guard import say_migrated
 from jobservice.store import STORE_UNUSABLE, store_unusable_message
 from launcher.banner import endpoint_lines, first_job_line, operator_program, sign_in_line
 from launcher.lifeline import end_with_this_process
@@ -374,9 +375,11 @@ def _serve(settings: ServiceSettings, policy: SupervisorSettings, models: list[s
     except KeyboardInterrupt:  # Ctrl-C while waiting for the database: nothing was started yet
         print("stopped while waiting for the database", flush=True)
         return 130
-    except STORE_UNUSABLE as exc:  # a database that refused us, or the wait ended, too (`phonos`'s 2: a refusal)
+    except STORE_UNUSABLE as exc:  # a database that refused us, or the wait ended, too
         print(said_error(store_unusable_message(settings, exc)), file=sys.stderr)
-        return 2
+        # As `python -m jobservice` exits (README): 3 for a database that refused us (a wrong password: a restart
+        # cannot help, systemd's RestartPreventExitStatus=3), 2 for every other unusable store (the wait ended).
+        return EXIT_DATABASE_REFUSED if isinstance(exc, StartFailure) and not exc.retry else 2
     if first is not None:
         # Printed at once: the key and password exist now, whether or not the rest starts.
         print(f"API key (account {json_value_text(FIRST_USER)}, {settings.default_credits} credits, shown once): {first.key.api_key}",
@@ -501,12 +504,16 @@ supervision_log.propagate = False
 
 
 def log_supervision_as(log_format: str) -> None:
-    for old in list(supervision_log.handlers):
-        supervision_log.removeHandler(old)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(formatter(log_format))
-    supervision_log.addHandler(handler)
-    supervision_log.setLevel(logging.INFO)
+    """This process's log lines: supervision's, and the schema's migration line of the first-account step (which
+    opens the database, so migrates it, before the job service starts: the line the job service would log on its
+    first start was lost here)."""
+    for logger in (supervision_log, logging.getLogger(say_migrated.__module__)):
+        for old in list(logger.handlers):
+            logger.removeHandler(old)
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(formatter(log_format))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 def report(event: Event, triton: TritonChild, jobs: JobServiceChild) -> bool:

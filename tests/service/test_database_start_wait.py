@@ -237,6 +237,21 @@ def test_a_wrong_password_ends_the_start_at_once_with_the_reason_and_its_own_exi
     assert process.events.empty()  # it never listened
 
 
+def test_phonos_serve_exits_3_for_a_database_that_refuses_it_as_the_job_service_does(
+        postgres: PostgresServer, password_role: tuple[str, str], tmp_path: Path) -> None:
+    """The README promises exit status 3 for a refusal (systemd's RestartPreventExitStatus=3): `python -m jobservice`
+    gave it, `phonos serve` 2, the status of a wait that ended."""
+    role, _ = password_role
+    serve = ServeProcess(tmp_path / "var", PHONOS_DATABASE_URL=f"postgresql://{role}:wrong@127.0.0.1:{postgres.port}/postgres")
+    try:
+        assert serve.popen.wait(timeout=60) == EXIT_DATABASE_REFUSED
+    finally:
+        serve.stop()
+    said = "\n".join(serve.lines)
+    assert f"refused the password of user {role}" in said and ":wrong" not in said, said
+    assert "starting Triton" not in said and "API key" not in said, said
+
+
 @pytest.mark.parametrize(("url", "says", "retry"), [
     ("postgresql://phonos@127.0.0.1:{port}/no_such_db", 'PostgreSQL at 127.0.0.1:{port}: database "no_such_db" does '
      "not exist", False),

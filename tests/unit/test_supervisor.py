@@ -141,7 +141,7 @@ def test_backoff_doubles_up_to_its_cap() -> None:
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
 def test_serves_supervision_lines_are_log_records_with_a_time_and_an_action(
-        log_format: str, capsys: pytest.CaptureFixture[str]) -> None:
+        log_format: str, capsys: pytest.CaptureFixture[str], serve_log_handlers: None) -> None:
     """`tritonserver exited with signal SIGKILL; restarting in 1 s ...` came hours after the banner among the job
     service's timestamped records, itself with no time, no level and no action, and as plain text in a JSON log."""
     import json
@@ -164,3 +164,40 @@ def test_serves_supervision_lines_are_log_records_with_a_time_and_an_action(
         assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING launcher\.supervision tritonserver exited with "
                         r"signal SIGKILL; restarting in 1 s action=supervisor\.crashed child=tritonserver$", crashed)
         assert " INFO launcher.supervision restarting tritonserver action=supervisor.restarting" in restarting
+
+
+@pytest.fixture
+def serve_log_handlers() -> Iterator[None]:
+    """`log_supervision_as` gives this process's loggers handlers on the stderr of the moment (a test's capture):
+    taken off again, so later tests' records do not go to a closed capture."""
+    import logging
+
+    from jobservice.schema_guard import say_migrated
+    from launcher import serve
+
+    loggers = [serve.supervision_log, logging.getLogger(say_migrated.__module__)]
+    before = [(list(logger.handlers), logger.level) for logger in loggers]
+    yield
+    for logger, (handlers, level) in zip(loggers, before, strict=True):
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+
+
+def test_serve_says_when_its_first_start_migrates_the_schema(
+        tmp_path: object, capsys: pytest.CaptureFixture[str], serve_log_handlers: None) -> None:
+    """`phonos serve` opens the database in its first-account step, before the job service starts, so the
+    migration ran there, where nothing logged: the `db.schema_migrated` line the README promises was missing from a
+    serve's log (a job service started alone says it)."""
+    import asyncio
+    from pathlib import Path
+
+    from launcher import serve
+    from phonos_config.service import ServiceSettings
+
+    data_dir = Path(str(tmp_path)) / "var"
+    settings = ServiceSettings.from_env({}).with_overrides(data_dir=data_dir)
+    serve.log_supervision_as("text")
+    assert asyncio.run(serve.first_account_waiting(settings)) is not None  # a first start: the account made
+    said = capsys.readouterr().err
+    assert " INFO jobservice.schema_guard SQLite schema created at " in said, said
+    assert "action=db.schema_migrated" in said
