@@ -364,6 +364,8 @@ def test_tiny_end_to_end_complex_pdb_and_json(docked) -> None:
     assert set(body["timings_s"]) >= {"featurisation", "esm", "score_steps", "confidence", "total"}
     # In the job's metadata the stages sit under `timings`, where the job service adds its own (queued_s, ...).
     assert docked.metadata["timings"] == body["timings_s"] and "timings_s" not in docked.metadata
+    # The networks' one-time load is the instance's, beside the job's timings, not one of them.
+    assert docked.metadata["model_instance"]["load_s"] > 0 and not any("load" in k for k in body["timings_s"])
     assert body["weights"]["score_model"]["real"] is False and len(body["weights"]["score_model"]["sha256"]) == 64
 
 

@@ -25,7 +25,7 @@ CHAIN_B = "GSHMASXXGWQQ"  # 12 aa, two X
 
 
 def _outputs(result, tiny) -> tuple[dict, str, str]:
-    built = files.build(result, tiny.weights, 0.0)
+    built = files.build(result, tiny.weights, tiny.instance)
     by_format = {f.format: f.content for f in built.files}
     with zipfile.ZipFile(io.BytesIO(by_format["zip"])) as archive:
         readme = archive.read("README.md").decode()

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 def test_bundle_holds_what_formats_lists_with_readme_and_plots(tiny) -> None:
     (folded,) = fold(tiny.model, [FoldJob("MKTVRQERLKSIVRILERSKEPV:GSHMASMTGWQQ", 1, None)])
-    result = model_result(folded, tiny.weights, tiny.load_s)
+    result = model_result(folded, tiny.weights, tiny.instance)
     archive = check_bundle(result, FORMATS, "esmfold")
     readme = archive.read("README.md").decode()
     assert "NOT A REAL PREDICTION" in readme and tiny.weights.name in readme

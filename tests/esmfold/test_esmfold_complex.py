@@ -59,7 +59,7 @@ def test_two_chains_are_labelled_numbered_and_have_no_linker(tiny, dimer) -> Non
 
 
 def test_complex_scores_per_chain_and_interface(tiny, dimer) -> None:
-    result = model_result(dimer, tiny.weights, tiny.load_s)
+    result = model_result(dimer, tiny.weights, tiny.instance)
     report = json.loads(next(f.content for f in result.files if f.format == "json"))
     assert [(c["id"], c["length"], c["first_index"]) for c in report["chains"]] == [("A", 23, 0), ("B", 12, 23)]
     assert report["sequence"] == DIMER and len(report["plddt"]) == 35
@@ -131,14 +131,14 @@ def test_unknown_residue_ca_comes_from_its_backbone_frame(tiny) -> None:
 
 def test_residues_given_as_x_are_reported_in_metadata_and_scores(tiny) -> None:
     (result,) = fold(tiny.model, [FoldJob("MKXAYI:GSXXK", 1, None)])
-    built = files.build(result, tiny.weights, 0.0)
+    built = files.build(result, tiny.weights, tiny.instance)
     unknown = {"count": 3, "residues": ["A:3", "B:3", "B:4"]}
     assert built.metadata["unknown_residues"] == unknown  # before: nothing said X had no side chain
     assert "3 residue(s) given as X" in built.metadata["warnings"][0]
     scores = json.loads(next(f for f in built.files if f.format == "json").content)
     assert scores["unknown_residues"] == unknown
     (plain,) = fold(tiny.model, [FoldJob("MKTAYI", 1, None)])
-    assert "unknown_residues" not in files.build(plain, tiny.weights, 0.0).metadata
+    assert "unknown_residues" not in files.build(plain, tiny.weights, tiny.instance).metadata
 
 
 @pytest.mark.parametrize(("sequence", "message"), [("XXXX", "sequence is only X"),

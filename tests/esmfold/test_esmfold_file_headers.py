@@ -27,7 +27,7 @@ SEQUENCE = "MKTVRQERLKSIVRIL"
 @pytest.fixture(scope="module")
 def folded(tiny):
     (result,) = fold(tiny.model, [FoldJob(SEQUENCE, 0, None)])
-    built = files.model_result(result, tiny.weights, load_s=0.0)
+    built = files.model_result(result, tiny.weights, tiny.instance)
     return result, {f.format: f.content.decode() for f in built.files if f.format in ("pdb", "cif")}
 
 

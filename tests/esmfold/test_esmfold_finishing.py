@@ -37,7 +37,7 @@ COMPLEX = "MKTVRQERLKSIVRILERSKEPV:GSHMASMTGWQQ"
 @pytest.fixture(scope="module")
 def finisher(tiny) -> Iterator[Finisher]:
     """One result-file worker; relaxes stop after 0.3 s (tiny-weight structures relax for minutes)."""
-    finished = Finisher(tiny.weights, tiny.load_s, RelaxSettings(timeout_s=0.3, cpu_threads=1), file_workers=1)
+    finished = Finisher(tiny.weights, tiny.instance, RelaxSettings(timeout_s=0.3, cpu_threads=1), file_workers=1)
     yield finished
     finished.close()
     assert finished.files.worker_pids() == []
@@ -68,7 +68,7 @@ def test_files_built_in_a_worker_process_are_the_files_built_in_place(finisher, 
     assert finisher.files.submit(os.getpid).result() != os.getpid()  # the worker is another process
     built = finish(finisher, folded)
     assert isinstance(built, ModelResult), built
-    here = model_result(folded, tiny.weights, tiny.load_s)
+    here = model_result(folded, tiny.weights, tiny.instance)
     # byte for byte: structures, scores, both PNGs and the zip
     assert [(f.format, f.extension, f.media_type, f.content) for f in built.files] == \
         [(f.format, f.extension, f.media_type, f.content) for f in here.files]

@@ -25,7 +25,7 @@ CHAIN_B = "GSHMASMTGWQQ"  # 12 aa
 @pytest.fixture(scope="module")
 def dimer(tiny):
     (result,) = fold(tiny.model, [FoldJob(f"{CHAIN_A}:{CHAIN_B}", 1, None)])
-    built = files.model_result(result, tiny.weights, load_s=0.0)
+    built = files.model_result(result, tiny.weights, tiny.instance)
     by_format = {f.format: f.content.decode() for f in built.files if f.format in ("cif", "json")}
     return result, by_format["cif"], json.loads(by_format["json"])
 

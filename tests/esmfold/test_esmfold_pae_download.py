@@ -49,7 +49,7 @@ class Answers:
 @pytest.fixture(scope="module")
 def built(tiny) -> ModelResult:
     (folded,) = fold(tiny.model, [FoldJob(":".join(CHAINS), 1, None)])
-    return model_result(folded, tiny.weights, tiny.load_s)
+    return model_result(folded, tiny.weights, tiny.instance)
 
 
 def test_the_pae_file_is_the_scores_matrix_in_afdb_shape(built: ModelResult) -> None:

@@ -143,8 +143,12 @@ def test_pdb_round_trips_through_gemmi_with_provenance(tiny) -> None:
     assert "not a real prediction" not in text.split("NOT A REAL PREDICTION", 1)[1][:200]  # said once, not twice
     cif = gemmi.cif.read_string(mmcif_text(result, tiny.weights)).sole_block()
     assert len(gemmi.make_structure_from_block(cif)[0][0]) == len(sequence)
-    meta = metadata(result, tiny.weights, load_s=tiny.load_s)
+    meta = metadata(result, tiny.weights, tiny.instance)
     assert meta["real_weights"] is False and "not a real prediction" in meta["note"]
+    # A job's timings are its own: the instance's one-time load is provenance (it was `timings.model_load_s`,
+    # repeated in every job and shown by the dashboard as one of its stages).
+    assert set(meta["timings"]) == {"fold_s"}
+    assert meta["model_instance"] == {"load_s": round(tiny.load_s, 3)}
 
 
 def test_atom37_order_matches_transformers() -> None:

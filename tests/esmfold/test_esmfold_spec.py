@@ -117,7 +117,7 @@ def test_triton_inputs_are_typed_with_batch_dimension() -> None:
 def test_the_model_builds_pdb_cif_json_metrics_and_provenance(tiny) -> None:
     (result,) = fold(tiny.model, [FoldJob(SEQUENCE, 2, 128)])
     # Through the tensors of a batched response and back, as the job service receives it.
-    decoded = result_files.decode(result_files.encode(model_result(result, tiny.weights, tiny.load_s), batched=True))
+    decoded = result_files.decode(result_files.encode(model_result(result, tiny.weights, tiny.instance), batched=True))
     assert tuple(f.format for f in decoded.files) == build_spec({}).formats
     assert [f.media_type for f in decoded.files] == ["chemical/x-pdb", "chemical/x-mmcif", "application/json",
                                                      "application/json", "image/png", "image/png", "application/zip"]

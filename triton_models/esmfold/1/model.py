@@ -46,7 +46,7 @@ class TritonPythonModel:
         s = self.settings
         self.loaded: LoadedModel = load_model(s.weights_dir, s.tiny_seed, device, s.random_architecture)
         relax = RelaxSettings.from_env(adapter.model_env(args, "PHONOS_RELAX_"))
-        self.finisher = Finisher(self.loaded.weights, self.loaded.load_s, relax, s.file_workers)
+        self.finisher = Finisher(self.loaded.weights, self.loaded.instance, relax, s.file_workers)
         log.info("esmfold loaded %s on %s in %.2f s (%d result-file workers)", self.loaded.weights.short, device,
                  self.loaded.load_s, s.file_workers)
 

@@ -22,6 +22,7 @@ from phonos_config.alphafold2 import AlphaFold2Settings
 from phonos_models.alphafold2 import architecture, msa, multimer_features, search, templates
 from phonos_models.alphafold2 import features as feats
 from phonos_models.alphafold2 import weights as w
+from phonos_models.alphafold2.compile_clock import compile_seconds
 from phonos_models.alphafold2.request import Request, RequestError
 from phonos_models.alphafold2.runner import (
     CompiledModel,
@@ -170,6 +171,7 @@ class _Run:
     stacks: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     feature_seconds: float = 0.0
+    setup_seconds: float = 0.0  # building networks, reading their weights: a process's first request per model only
     depth: int = 0  # MSA rows the models sample from
 
     def add(self, output: ModelOutput, weights: w.ModelWeights, sizing: architecture.MsaSizing) -> None:
@@ -286,6 +288,7 @@ class Engine:
     def _predict(self, request: Request, should_stop: ShouldStop, report: Report) -> Prediction:
         timings: dict[str, Any] = {}
         start = time.perf_counter()
+        compiled_before = compile_seconds()
         alignments, databases = self._alignments(request, should_stop, timings, report)
         timings["msa"] = round(time.perf_counter() - start, 3)
         template_results = None
@@ -299,7 +302,12 @@ class Engine:
             run = self._run_monomer(request, alignments[0], template_results[0] if template_results else None,
                                     bucket, should_stop, report)
         timings["features"] = round(run.feature_seconds, 3)
+        # What this job paid once for the process: setting the models up (tracing the network's shapes, loading
+        # or drawing its weights) and XLA compilation, which happens inside the first pass of a new length
+        # bucket and so is part of `models`' seconds (0 once compiled, or read from the persistent cache).
+        timings["model_setup"] = round(run.setup_seconds, 3)
         timings["models"] = run.seconds
+        timings["compile"] = round(compile_seconds() - compiled_before, 3)
         timings["total"] = round(time.perf_counter() - start, 3)
         ranked = tuple(sorted(run.outputs, key=lambda out: out.ranking_confidence, reverse=True))
         return Prediction(request=request, ranked=ranked, alignments=alignments, msa_depth=run.depth, msa_stacks=run.stacks,
@@ -324,7 +332,9 @@ class Engine:
         processed: dict[tuple[int, architecture.MsaSizing], Mapping[str, Any]] = {}
         run = _Run(depth=alignment.depth)
         for model_name in _announced(architecture.model_names(request.model_preset, request.num_models), report):
+            tick = time.perf_counter()
             cfg, sizing, compiled, loaded = self._model(request, model_name, alignment.depth)
+            run.setup_seconds += time.perf_counter() - tick
             cache_key = (id(compiled), sizing)
             if cache_key not in processed:
                 tick = time.perf_counter()
@@ -348,7 +358,9 @@ class Engine:
         run = _Run(feature_seconds=time.perf_counter() - tick, depth=depth)
         batches: dict[int, Mapping[str, Any]] = {}
         for model_name in _announced(architecture.model_names(request.model_preset, request.num_models), report):
+            tick = time.perf_counter()
             _, sizing, compiled, loaded = self._model(request, model_name, depth)
+            run.setup_seconds += time.perf_counter() - tick
             rows = architecture.multimer_raw_rows(sizing)
             if rows not in batches:
                 batches[rows] = multimer_features.pad(merged, bucket, rows)

@@ -27,6 +27,7 @@ from phonos_config.diffdock import (
 from phonos_config.json_text import json_value_text
 
 from ..common.errors import BadInput
+from ..common.instance import ModelInstance
 from ..common.progress import Report, ignore
 from ..common.requests import request_fields
 from ..common.weights import TINY_NOTE, WeightsInfo
@@ -125,8 +126,10 @@ class DiffDockPipeline:
     """Holds the three networks; `dock()` serves one request. Build once per process."""
 
     def __init__(
-        self, score: LoadedModel, confidence: LoadedModel, esm: ResidueEmbedder, settings: DiffDockSettings
+        self, score: LoadedModel, confidence: LoadedModel, esm: ResidueEmbedder, settings: DiffDockSettings,
+        load_s: float = 0.0,
     ) -> None:
+        started = time.perf_counter()
         if isinstance(esm, EsmEmbedder) and score.hp.lm_embedding_dim and esm.dim != score.hp.lm_embedding_dim:
             raise ValueError(f"ESM width {esm.dim} does not match the score model's {score.hp.lm_embedding_dim}")
         self.score = score
@@ -139,18 +142,23 @@ class DiffDockPipeline:
         # A cancellable request's ligand is embedded in this child process, which a cancel kills (embed_worker)
         self.embed_worker = EmbedWorker()
         so3.tables()  # ~1 s of table building at start-up rather than in the first request
+        # `load_s`: building/reading the networks (from_settings); the tables above count too. Once per instance,
+        # so metadata `model_instance`, never a job's `timings`.
+        self.instance = ModelInstance(load_s=load_s + time.perf_counter() - started)
 
     @classmethod
     def from_settings(cls, settings: DiffDockSettings, esm: ResidueEmbedder | None = None) -> DiffDockPipeline:
         """`esm=None`: embed in this process (`local_esm`); else e.g. the Triton `esm2` model."""
         device = settings.device
+        started = time.perf_counter()
         if settings.weights_dir is None:
             score = _tiny("score", TINY_ESM_WIDTH, settings.tiny_seed, device)
             confidence = _tiny("confidence", TINY_ESM_WIDTH, settings.tiny_seed + 1, device)
         else:
             score = _load_dir(settings.weights_dir / "score_model", "score", SCORE_CHECKPOINT, device)
             confidence = _load_dir(settings.weights_dir / "confidence_model", "confidence", CONFIDENCE_CHECKPOINT, device)
-        return cls(score, confidence, esm if esm is not None else local_esm(settings), settings)
+        embedder = esm if esm is not None else local_esm(settings)
+        return cls(score, confidence, embedder, settings, load_s=time.perf_counter() - started)
 
     @property
     def real(self) -> bool:
@@ -278,7 +286,7 @@ class DiffDockPipeline:
             "receptor": receptor_info,
             # Where the complex PDB holds the rank-1 pose (LIG unless the receptor has a LIG of its own).
             "complex_ligand": ligand_residue.as_json(),
-        } | ({"note": note} if note else {}) | _warnings(rec.preparation.warnings() + list(pocket.notes if pocket else ()), lig) | ({"pocket": pocket.as_json()} if pocket is not None else {})
+        } | self.instance.metadata() | ({"note": note} if note else {}) | _warnings(rec.preparation.warnings() + list(pocket.notes if pocket else ()), lig) | ({"pocket": pocket.as_json()} if pocket is not None else {})
         return DockingOutput(
             complex_pdb=complex_pdb,
             poses_sdf=sdf,

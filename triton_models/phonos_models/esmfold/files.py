@@ -18,6 +18,7 @@ import numpy as np
 
 from phonos_config.relax import RelaxSettings
 from phonos_models.common import bundle, pae_file, plots, relax_step
+from phonos_models.common.instance import ModelInstance
 from phonos_models.common.progress import Report, ShouldStop, ignore
 from phonos_models.common.qa_metrics import Confidence
 from phonos_models.common.relax import RelaxOutcome
@@ -163,8 +164,9 @@ def chain_summaries(result: FoldResult) -> list[dict[str, Any]]:
     ]
 
 
-def metadata(result: FoldResult, weights: WeightsInfo, load_s: float) -> dict[str, Any]:
-    """The job's provenance and timings (what `GET /v1/jobs/{id}` shows as `metadata`)."""
+def metadata(result: FoldResult, weights: WeightsInfo, instance: ModelInstance) -> dict[str, Any]:
+    """The job's provenance and timings (what `GET /v1/jobs/{id}` shows as `metadata`). `timings` is this job's
+    time only: the instance's one-time load is `model_instance` (phonos_models.common.instance)."""
     facts: dict[str, Any] = {
         "weights": {"name": weights.name, "sha256": weights.sha256},
         "real_weights": weights.real,
@@ -173,7 +175,8 @@ def metadata(result: FoldResult, weights: WeightsInfo, load_s: float) -> dict[st
         "chunk_size": result.chunk_size,
         "batch_size": result.batch_size,
         "chains": [{"id": c["id"], "length": c["length"]} for c in chain_summaries(result)],
-        "timings": {"fold_s": round(result.fold_s, 4), "model_load_s": round(load_s, 3)},
+        "timings": {"fold_s": round(result.fold_s, 4)},
+        **instance.metadata(),
     }
     if len(result.layout.chains) > 1:
         facts["complex"] = COMPLEX_NOTE
@@ -283,11 +286,11 @@ def relaxed_files(result: FoldResult, weights: WeightsInfo, outcome: RelaxOutcom
                                                                     title(weights, relaxed=True), name=MMCIF_TITLE))
 
 
-def model_result(result: FoldResult, weights: WeightsInfo, load_s: float, relax_mode: str = "none",
+def model_result(result: FoldResult, weights: WeightsInfo, instance: ModelInstance, relax_mode: str = "none",
                  outcome: RelaxOutcome | None = None) -> ModelResult:
     """Every file of one fold (PDB with per-atom pLDDT in B-factors, mmCIF, scores JSON, AFDB PAE JSON, the relaxed
     structure when there is one, plots, the zip), its metrics and provenance."""
-    data, values, facts = scores(result, weights), metrics(result), metadata(result, weights, load_s)
+    data, values, facts = scores(result, weights), metrics(result), metadata(result, weights, instance)
     report = None if outcome is None else relax_step.report(relax_mode, outcome, STRUCTURE)
     if report is not None:
         report.add_to(data, values, facts, facts["timings"])
@@ -308,10 +311,10 @@ def model_result(result: FoldResult, weights: WeightsInfo, load_s: float, relax_
     )
 
 
-def build(result: FoldResult, weights: WeightsInfo, load_s: float, relax_mode: str = "none",
+def build(result: FoldResult, weights: WeightsInfo, instance: ModelInstance, relax_mode: str = "none",
           outcome: RelaxOutcome | None = None) -> ModelResult:
     """`model_result`, timed into metadata `timings.files_s`: what a result-file worker runs."""
     started = time.perf_counter()
-    built = model_result(result, weights, load_s, relax_mode, outcome)
+    built = model_result(result, weights, instance, relax_mode, outcome)
     built.metadata["timings"]["files_s"] = round(time.perf_counter() - started, 4)
     return built

@@ -19,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from phonos_config.relax import RelaxSettings
 from phonos_models.common import plots
 from phonos_models.common.file_workers import FileWorkers
+from phonos_models.common.instance import ModelInstance
 from phonos_models.common.progress import Progress, Report, ShouldStop, ignore
 from phonos_models.common.relax import RelaxOutcome
 from phonos_models.common.result_files import ModelResult
@@ -30,9 +31,9 @@ Done = Callable[[ModelResult | BaseException], None]
 
 
 class Finisher:
-    def __init__(self, weights: WeightsInfo, load_s: float, relax_settings: RelaxSettings, file_workers: int) -> None:
+    def __init__(self, weights: WeightsInfo, instance: ModelInstance, relax_settings: RelaxSettings, file_workers: int) -> None:
         self.weights = weights
-        self.load_s = load_s
+        self.instance = instance  # the load, once: provenance, not one of the job's timings
         self.relax_settings = relax_settings
         self.files = FileWorkers(file_workers, warm_up=plots.warm_up)
         self._relaxing = ThreadPoolExecutor(1, thread_name_prefix="esmfold-relax")
@@ -67,7 +68,7 @@ class Finisher:
     def _build(self, result: FoldResult, relax_mode: str, outcome: RelaxOutcome | None, done: Done) -> None:
         handed = time.perf_counter()
         try:
-            future = self.files.submit(files.build, result, self.weights, self.load_s, relax_mode, outcome)
+            future = self.files.submit(files.build, result, self.weights, self.instance, relax_mode, outcome)
         except Exception as exc:
             done(exc)
             return

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from phonos_models.common.instance import ModelInstance
 from phonos_models.common.transformers_esm import EsmForProteinFolding
 from phonos_models.common.weights import WeightsInfo, state_dict_sha256
 from phonos_models.esmfold.architecture import build_full_size_random_model, build_tiny_model
@@ -29,6 +30,11 @@ class LoadedModel:
     weights: WeightsInfo
     device: torch.device
     load_s: float  # seconds spent building/loading and hashing
+
+    @property
+    def instance(self) -> ModelInstance:
+        """What every job this load serves reports of it (never in a job's timings)."""
+        return ModelInstance(load_s=self.load_s)
 
 
 RANDOM_ARCHITECTURES = ("tiny", "full")
