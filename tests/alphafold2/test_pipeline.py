@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import gemmi
+import jax
 import numpy as np
 import pytest
 from af2_helpers import BUCKET, QUERY, mutate, settings_env
@@ -81,6 +82,9 @@ def test_monomer_files_carry_plddt_provenance_and_float32_coordinates(monomer: t
     assert meta["msa_mode"] == "single_sequence" and meta["msa_depth"] == 1 and meta["databases"] == []
     assert meta["padded_length"] == BUCKET
     assert set(meta["timings"]["models"]) == {"model_1", "model_2"}
+    software = meta["software"]  # what produced the result; openmm joins it only when a relax ran
+    assert set(software) == {"phonos", "python", "jax", "jaxlib", "dm-haiku", "alphafold-colabfold", "numpy"}
+    assert software["jax"] == jax.__version__
     assert meta["msa_stacks"] == {"model_1": {"clusters": 1, "extra": 0}, "model_2": {"clusters": 1, "extra": 0}}
     assert out["MSA"] == f">query\n{QUERY}\n"
     # Every model's structure is downloadable: rank 1 as `pdb`, the others as `rank_N_pdb`.

@@ -145,6 +145,8 @@ def test_end_to_end_through_the_public_api(service: ServiceProcess) -> None:
     # The relax worker ran inside Triton's stub and removed the tiny model's clashes.
     assert metrics["clashes_relaxed"] < metrics["clashes_unrelaxed"] and metrics["relax_rmsd"] > 0
     assert metadata["relax"]["platform"] == "CPU" and metadata["relax"]["relaxed"] == ["model_1_multimer_v3"]
+    # The software that produced it, through the job service (OpenMM's too: it relaxed)
+    assert metadata["software"]["openmm"] == metadata["relax"]["openmm"] and "alphafold-colabfold" in metadata["software"]
     relaxed_text = client.get(complex_job["download_url"], params={"format": "relaxed_pdb"}).text
     assert "REMARK 250 NOT A REAL PREDICTION" in relaxed_text and "Amber-relaxed" in relaxed_text
     assert "REMARK 250 this structure: rank 1, model_1_multimer_v3" in relaxed_text.splitlines()

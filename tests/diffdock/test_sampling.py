@@ -366,6 +366,7 @@ def test_tiny_end_to_end_complex_pdb_and_json(docked) -> None:
     assert docked.metadata["timings"] == body["timings_s"] and "timings_s" not in docked.metadata
     # The networks' one-time load is the instance's, beside the job's timings, not one of them.
     assert docked.metadata["model_instance"]["load_s"] > 0 and not any("load" in k for k in body["timings_s"])
+    assert set(docked.metadata["software"]) == {"phonos", "python", "torch", "e3nn", "rdkit", "numpy"}
     assert body["weights"]["score_model"]["real"] is False and len(body["weights"]["score_model"]["sha256"]) == 64
 
 

@@ -128,3 +128,12 @@ def test_a_one_residue_chain_is_a_polymer_entity_with_its_sequence(tiny) -> None
         assert [entity.polymer_type for entity in structure.entities] == [gemmi.PolymerType.PeptideL] * len(expected)
         assert [row["label_asym_id"] for row in category(mmcif, "ma_qa_metric_local")] == \
             [row[2] for row in expected for _ in row[3]]
+
+
+def test_mmcif_software_is_the_code_that_ran_and_the_weights_stay_in_the_provenance(dimer, tiny) -> None:
+    # `_software.version` held the weights' name ("esmfold-tiny-random-seed0"): ModelCIF's `_software` names software
+    _, mmcif, _ = dimer
+    (row,) = category(mmcif, "software")
+    assert row["name"] == "ESMFold" and row["version"] == f"transformers {files.software.package_version('transformers')}"
+    provenance = {r["key"]: r["value"] for r in category(mmcif, "phonos_provenance")}
+    assert provenance["weights"] == tiny.weights.name and provenance["weights_sha256"] == tiny.weights.sha256

@@ -149,6 +149,9 @@ def test_pdb_round_trips_through_gemmi_with_provenance(tiny) -> None:
     # repeated in every job and shown by the dashboard as one of its stages).
     assert set(meta["timings"]) == {"fold_s"}
     assert meta["model_instance"] == {"load_s": round(tiny.load_s, 3)}
+    # The software that produced the result, read once at the load.
+    assert set(meta["software"]) == {"phonos", "python", "torch", "transformers", "numpy"}
+    assert meta["software"]["torch"] == torch.__version__ and meta["software"]["phonos"] != "unknown"
 
 
 def test_atom37_order_matches_transformers() -> None:

@@ -120,6 +120,11 @@ def test_a_complex_amber_relaxed_through_the_public_api(triton, service_factory)
     assert metrics["clashes_relaxed"] < metrics["clashes_unrelaxed"] and metrics["relax_rmsd"] > 0
     assert relax["mode"] == "best" and relax["status"] == "completed" and relax["relaxed"] == ["esmfold"]
     assert relax["platform"] == "CPU" and relax["openmm"] and job["metadata"]["timings"]["relax"] > 0
+    # Through the job service: the software that produced the result (OpenMM's too: it relaxed), the instance's
+    # one-time load beside the job's own timings, not among them.
+    software = job["metadata"]["software"]
+    assert {"phonos", "python", "torch", "transformers", "numpy"} <= set(software) and software["openmm"] == relax["openmm"]
+    assert job["metadata"]["model_instance"]["load_s"] > 0 and "model_load_s" not in job["metadata"]["timings"]
     # The tiny weights' fold may keep violations through the relax: then (and only then) a warning says so.
     assert metrics["violations_relaxed"] <= metrics["violations_unrelaxed"]
     expected = [] if metrics["violations_relaxed"] == 0 else [

@@ -31,6 +31,7 @@ from phonos_models.alphafold2.runner import (
     _Network,
     configure_compile_cache,
 )
+from phonos_models.common import software
 from phonos_models.common.chains import ChainLayout
 from phonos_models.common.letters import chain_name
 from phonos_models.common.progress import Progress, Report, ShouldStop, ignore
@@ -65,6 +66,7 @@ class Prediction:
     bucket: int  # padded length
     templates: tuple[templates.TemplateResult, ...] | None = None  # per chain; None: templates did not run
     timings: dict[str, Any] = field(default_factory=dict)  # seconds
+    software: dict[str, str] = field(default_factory=dict)  # package -> version (common.software), per Engine
 
     @property
     def layout(self) -> ChainLayout:
@@ -144,6 +146,7 @@ class Prediction:
             "ranked_by": self.ranked[0].confidence.ranked_by,
             "padded_length": self.bucket,
             "timings": self.timings,
+            **({"software": dict(self.software)} if self.software else {}),
         } | _unknown(self.layout.sequences)
 
 
@@ -194,6 +197,7 @@ class Engine:
     def __init__(self, settings: AlphaFold2Settings) -> None:
         self.settings = settings
         configure_compile_cache(settings.compile_cache_dir)
+        self.software = software.versions(software.ALPHAFOLD2)  # once per instance, as its weights are
         self._weights: dict[tuple[str, architecture.ArchitectureKey], w.ModelWeights] = {}
         self._lock = threading.Lock()  # one request computes at a time per process
 
@@ -312,7 +316,7 @@ class Engine:
         ranked = tuple(sorted(run.outputs, key=lambda out: out.ranking_confidence, reverse=True))
         return Prediction(request=request, ranked=ranked, alignments=alignments, msa_depth=run.depth, msa_stacks=run.stacks,
                           weights=tuple(run.weights), databases=databases, bucket=bucket,
-                          templates=template_results, timings=timings)
+                          templates=template_results, timings=timings, software=self.software)
 
     def _model(self, request: Request, model_name: str, depth: int) -> tuple[Any, architecture.MsaSizing,
                                                                               _Network, w.ModelWeights]:

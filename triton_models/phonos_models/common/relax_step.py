@@ -106,6 +106,7 @@ class RelaxReport:
     metrics: dict[str, float | int | str]  # rank 1's clash and violation counts and RMSD; empty when not relaxed
     warnings: tuple[str, ...]  # for people: why something was delivered unrelaxed, or relaxed with violations
     seconds: float  # the whole step, worker start-up included
+    openmm: str | None = None  # OpenMM's version when a structure was relaxed: the job's `software` gains it
 
     def add_to(self, scores: dict[str, Any], metrics: dict[str, float | int | str], metadata: dict[str, Any],
                timings: dict[str, Any]) -> None:
@@ -115,6 +116,8 @@ class RelaxReport:
         if self.warnings:
             metadata["warnings"] = [*metadata.get("warnings", []), *self.warnings]
         timings["relax"] = round(self.seconds, 3)
+        if self.openmm:
+            metadata["software"] = {**metadata.get("software", {}), "openmm": self.openmm}
 
 
 def report(mode: str, outcome: RelaxOutcome, best: str) -> RelaxReport:
@@ -131,7 +134,8 @@ def report(mode: str, outcome: RelaxOutcome, best: str) -> RelaxReport:
         "violations_unrelaxed": top.violations_before, "violations_relaxed": top.violations_after,
         "relax_rmsd": round(top.rmsd, 3)}
     warnings = ((outcome.message,) if outcome.message else ()) + violations_left(outcome)
-    return RelaxReport(scores, {"mode": mode, **outcome.metadata()}, metrics, warnings, outcome.seconds)
+    return RelaxReport(scores, {"mode": mode, **outcome.metadata()}, metrics, warnings, outcome.seconds,
+                       outcome.openmm_version if outcome.relaxed else None)
 
 
 def violations_left(outcome: RelaxOutcome) -> tuple[str, ...]:

@@ -26,6 +26,7 @@ from phonos_config.diffdock import (
 )
 from phonos_config.json_text import json_value_text
 
+from ..common import software
 from ..common.errors import BadInput
 from ..common.instance import ModelInstance
 from ..common.progress import Report, ignore
@@ -144,7 +145,8 @@ class DiffDockPipeline:
         so3.tables()  # ~1 s of table building at start-up rather than in the first request
         # `load_s`: building/reading the networks (from_settings); the tables above count too. Once per instance,
         # so metadata `model_instance`, never a job's `timings`.
-        self.instance = ModelInstance(load_s=load_s + time.perf_counter() - started)
+        self.instance = ModelInstance(load_s=load_s + time.perf_counter() - started,
+                                      software=software.versions(software.DIFFDOCK))
 
     @classmethod
     def from_settings(cls, settings: DiffDockSettings, esm: ResidueEmbedder | None = None) -> DiffDockPipeline:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from phonos_config.relax import RelaxSettings
-from phonos_models.common import bundle, pae_file, plots, relax_step
+from phonos_models.common import bundle, pae_file, plots, relax_step, software
 from phonos_models.common.instance import ModelInstance
 from phonos_models.common.progress import Report, ShouldStop, ignore
 from phonos_models.common.qa_metrics import Confidence
@@ -99,6 +99,12 @@ def _chain_slices(result: FoldResult) -> list[tuple[str, str, slice]]:
     return out
 
 
+# `_software.version` of the mmCIF: the version of the code that ran ESMFold (transformers' EsmForProteinFolding),
+# as AlphaFold2's names alphafold-colabfold's. It held the weights' name, which ModelCIF's `_software` is not for;
+# the weights (name, sha256) are in `_phonos_provenance`, as in every other file of the fold.
+SOFTWARE_VERSION = f"transformers {software.package_version('transformers') or software.UNKNOWN}"
+
+
 def protein_chains(result: FoldResult) -> list[ProteinChain]:
     return [
         ProteinChain(
@@ -118,7 +124,7 @@ def confidence(result: FoldResult, weights: WeightsInfo) -> Confidence:
     `mean_plddt_ca` (the JSON's `mean_plddt` weights every atom, as esm-fold reports it), pTM, ipTM for a complex."""
     return Confidence(plddt={chain_id: [round(float(v), 2) for v in result.plddt[part]]
                              for chain_id, _, part in _chain_slices(result)},
-                      software="ESMFold", version=weights.name, ptm=result.ptm, iptm=result.iptm)
+                      software="ESMFold", version=SOFTWARE_VERSION, ptm=result.ptm, iptm=result.iptm)
 
 
 def remarks(result: FoldResult, weights: WeightsInfo) -> list[str]:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from phonos_models.common import software
 from phonos_models.common.instance import ModelInstance
 from phonos_models.common.transformers_esm import EsmForProteinFolding
 from phonos_models.common.weights import WeightsInfo, state_dict_sha256
@@ -30,11 +31,12 @@ class LoadedModel:
     weights: WeightsInfo
     device: torch.device
     load_s: float  # seconds spent building/loading and hashing
+    software: dict[str, str] = field(default_factory=dict)  # package -> version, read at the load
 
     @property
     def instance(self) -> ModelInstance:
         """What every job this load serves reports of it (never in a job's timings)."""
-        return ModelInstance(load_s=self.load_s)
+        return ModelInstance(load_s=self.load_s, software=self.software)
 
 
 RANDOM_ARCHITECTURES = ("tiny", "full")
@@ -59,7 +61,8 @@ def load_model(
     model.eval()
     model.requires_grad_(False)
     weights = WeightsInfo(name=name, sha256=state_dict_sha256(model.state_dict()), real=real)
-    return LoadedModel(model=model, weights=weights, device=torch.device(device), load_s=time.perf_counter() - started)
+    return LoadedModel(model=model, weights=weights, device=torch.device(device), load_s=time.perf_counter() - started,
+                       software=software.versions(software.ESMFOLD))
 
 
 def _from_checkpoint(directory: Path) -> EsmForProteinFolding:
