@@ -88,11 +88,12 @@ class FleetInference:
         self._checker: asyncio.Task[None] | None = None
 
     @classmethod
-    def from_urls(cls, text: str, *, health_interval_s: float = 2.0) -> FleetInference:
+    def from_urls(cls, text: str, *, health_interval_s: float = 2.0, api_secret: str = "") -> FleetInference:
+        """`api_secret`: PHONOS_TRITON_API_SECRET, one secret for every endpoint ("": unlocked Tritons)."""
         from jobservice.triton_inference import TritonInference
 
-        return cls(((s.address, TritonInference(s.address), s.models) for s in parse_endpoints(text)),
-                   health_interval_s=health_interval_s)
+        return cls(((s.address, TritonInference(s.address, api_secret=api_secret), s.models)
+                    for s in parse_endpoints(text)), health_interval_s=health_interval_s)
 
     @property
     def endpoints(self) -> Sequence[Endpoint]:
@@ -211,12 +212,14 @@ class FleetInference:
         await asyncio.gather(*(e.inference.close() for e in self._endpoints))
 
 
-def build_inference(triton_url: str, triton_urls: str, health_interval_s: float, label: str = "") -> Inference:
+def build_inference(triton_url: str, triton_urls: str, health_interval_s: float, label: str = "", *,
+                    api_secret: str = "") -> Inference:
     """The deployment's model servers: a fleet when PHONOS_TRITON_URLS is set, else the one PHONOS_TRITON_URL
-    (`label`: its `endpoint` label in /metrics, PHONOS_TRITON_ENDPOINT_LABEL)."""
+    (`label`: its `endpoint` label in /metrics, PHONOS_TRITON_ENDPOINT_LABEL; `api_secret`: the key to their APIs,
+    PHONOS_TRITON_API_SECRET)."""
     if triton_urls.strip():
-        return FleetInference.from_urls(triton_urls, health_interval_s=health_interval_s)
+        return FleetInference.from_urls(triton_urls, health_interval_s=health_interval_s, api_secret=api_secret)
     from jobservice.triton_inference import TritonInference
 
-    return TritonInference(triton_url, label=label)
+    return TritonInference(triton_url, label=label, api_secret=api_secret)
 

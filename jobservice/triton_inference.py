@@ -24,6 +24,10 @@ The request's compute limit travels as the request parameter `phonos_compute_lim
 
 Triton's own intake checks (unknown model, wrong input names or datatypes) still arrive on the stream
 as bare error strings: see `classify_intake`.
+
+A Triton whose APIs are locked (`phonos serve`'s always is: phonos_config/triton_access.py) answers only calls
+carrying its secret, PHONOS_TRITON_API_SECRET: every call but the health probes (open) sends it. A missing or wrong
+secret reads as unavailable (Triton says UNAVAILABLE), with a message naming the setting.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ from jobservice.inference import (
     model_failure,
     report_progress,
 )
+from phonos_config.triton_access import grpc_headers, is_locked_out
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +79,9 @@ _REQUESTED_OUTPUTS = (*result_files.OUTPUT_NAMES, PROGRESS)
 
 
 class TritonInference:
-    def __init__(self, url: str, health_cache_s: float = 1.0, *, label: str = "") -> None:
+    def __init__(self, url: str, health_cache_s: float = 1.0, *, label: str = "", api_secret: str = "") -> None:
         self._url = url
+        self._headers = grpc_headers(api_secret)  # {} for an unlocked Triton: no header at all
         self._label = label or url  # the `endpoint` label of its calls in /metrics
         self._client: triton_aio.InferenceServerClient | None = None
         self._health_cache_s = health_cache_s
@@ -126,7 +132,7 @@ class TritonInference:
                    "request_id": request.request_id, "parameters": parameters}
 
         stream = self._get_client().stream_infer(one_request(), stream_timeout=request.timeout_s,
-                                                 headers={**_TYPED_STREAM_ERRORS, **trace_headers})
+                                                 headers={**_TYPED_STREAM_ERRORS, **trace_headers, **self._headers})
         result: result_files.ModelResult | None = None
         try:
             async for response, error in stream:
@@ -138,6 +144,8 @@ class TritonInference:
             if lost_connection(exc):
                 raise InferenceUnavailable(f"{exc.code().name}: {exc.details()} (the connection to {self._url} "
                                            "broke during the call)") from exc
+            if is_locked_out(exc.details() or ""):
+                raise InferenceUnavailable(locked_out_message(self._url, exc.details() or "", bool(self._headers))) from exc
             raise classify(InferenceServerException(exc.details() or str(exc.code()), status=str(exc.code()))) from exc
         finally:
             if result is None:
@@ -150,7 +158,7 @@ class TritonInference:
         """From the model's effective config (instance groups filled in by Triton); None when it cannot be read."""
         try:
             async with asyncio.timeout(HEALTH_PROBE_TIMEOUT_S):
-                response = await self._get_client().get_model_config(model)
+                response = await self._get_client().get_model_config(model, headers=self._headers)
         except (InferenceServerException, TimeoutError, OSError):
             return None
         return capacity_of(response.config)
@@ -222,6 +230,12 @@ def lost_connection(exc: grpc.aio.AioRpcError) -> bool:
     the server; a model's own INTERNAL ("echo failed: RuntimeError ...") does not look like it. It is the
     server's absence, not the model's failure: retried like UNAVAILABLE."""
     return exc.code() == grpc.StatusCode.INTERNAL and (exc.debug_error_string() or "").startswith(_CLIENT_WRITE_FAILED)
+
+
+def locked_out_message(url: str, details: str, sent: bool) -> str:
+    """Why a locked Triton refused the call, for the operator: the setting to fix, never the secret."""
+    why = "refused PHONOS_TRITON_API_SECRET" if sent else "wants a secret and PHONOS_TRITON_API_SECRET is unset"
+    return f"UNAVAILABLE: Triton at {url} {why} ({details})"
 
 
 def classify_intake(exc: InferenceServerException) -> InferenceError:

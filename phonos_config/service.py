@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 from phonos_config.edge import EdgeSettings, host_names
 from phonos_config.env import current_env, read_settings
 from phonos_config.fleet import check_triton_url, parse_endpoints
+from phonos_config.triton_access import check_api_secret
 
 # PHONOS_TRACING_EXPORTER's values (jobservice/tracing.py installs them).
 TRACING_EXPORTERS = ("none", "otlp", "console")
@@ -53,6 +54,13 @@ class ServiceSettings:
     # A fleet of Triton servers instead (one per GPU node): "host:port,host:port,model=host:port"; an entry
     # without "model=" serves every model. Set, it replaces triton_url (jobservice/fleet_inference.py).
     triton_urls: str = ""
+    # The secret that unlocks Triton's internal APIs (all but health and metadata), sent with every call to it
+    # (phonos_config/triton_access.py). `phonos serve` makes a fresh one at each start and sets it for its job
+    # service. A separately run Triton (a fleet) is locked by starting each tritonserver with
+    #   --http-restricted-api=inference,shared-memory,model-config,model-repository,statistics,trace,logging:phonos-triton-secret=<secret>
+    #   --grpc-restricted-protocol=<the same list>:phonos-triton-secret=<secret>
+    # and this set to the same secret. Empty: no header is sent (an unlocked Triton). Never logged nor shown (repr).
+    triton_api_secret: str = field(default="", repr=False)
     # How often each fleet endpoint is probed; a failing one is out of rotation until it is ready again.
     triton_health_interval_s: float = 2.0
     # The client-side deadline of one Triton call, time queued at Triton included: a safety net whose
@@ -244,6 +252,7 @@ class ServiceSettings:
                 raise ValueError("PHONOS_WEBHOOK_ALLOWED_NETWORKS entries must be networks such as 10.20.0.0/16 or "
                                  f"fd00:1ab::/48, got {entry!r}") from None
         check_triton_url(self.triton_url)
+        check_api_secret(self.triton_api_secret)
         if self.triton_urls.strip():
             parse_endpoints(self.triton_urls)  # a ValueError naming PHONOS_TRITON_URLS and the bad entry
         if self.triton_endpoint_label and (self.triton_urls.strip() or len(self.triton_metrics_urls) > 1):
