@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -93,6 +94,9 @@ def jobservice_env(settings: ServiceSettings, triton: TritonChild) -> dict[str, 
     return {**os.environ, "PHONOS_DATA_DIR": str(settings.data_dir), "PHONOS_HTTP_HOST": settings.http_host,
             "PHONOS_GRPC_HOST": settings.grpc_host, "PHONOS_METRICS_HOST": settings.metrics_host,
             "PHONOS_TRITON_URL": triton.grpc_url,
+            # The key to its Triton's APIs (TritonChild.api_secret); an operator's own, exported for a fleet, would
+            # not open this one.
+            "PHONOS_TRITON_API_SECRET": triton.api_secret,
             # The Triton it started, not a fleet: PHONOS_TRITON_URLS (exported for `python -m jobservice` on a
             # multi-machine setup) would otherwise win over PHONOS_TRITON_URL and leave this Triton unused.
             "PHONOS_TRITON_URLS": "",
@@ -133,6 +137,9 @@ class TritonChild:
         self.log_path = settings.data_dir / ("triton.log" if settings.sqlite_path is not None
                                              else f"triton.{this_host()}.log")
         self._env = dict(env)
+        # Its HTTP and gRPC APIs other than health and metadata answer only calls carrying this (launcher.triton):
+        # made afresh by each `phonos serve`, kept through Triton's restarts, which the job service outlives.
+        self.api_secret = secrets.token_urlsafe(32)
         self.process: TritonProcess | None = None
         self.loaded = False  # every model loaded, seen once since it was (re)started: its stop unloads them
 
@@ -148,7 +155,7 @@ class TritonChild:
         self.loaded = False
         self.process = TritonProcess.start(DEFAULT_MODEL_REPOSITORY, self.models, ports=self.ports,
                                            log_path=self.log_path, env=self._env,
-                                           preexec_fn=end_with_this_process())
+                                           preexec_fn=end_with_this_process(), api_secret=self.api_secret)
 
     def exit_code(self) -> int | None:
         return None if self.process is None else self.process.process.poll()

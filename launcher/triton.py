@@ -7,9 +7,13 @@ backend looks for it, LD_LIBRARY_PATH must start with this interpreter's own
 libpython, and PATH must start with the venv's bin/ so the stub embeds the
 venv's interpreter (numpy < 2 lives there).
 
-    with TritonProcess.start(model_repository, ["esmfold"]) as triton:
+    with TritonProcess.start(model_repository, ["esmfold"], api_secret=secret) as triton:
         triton.wait_ready(timeout_s=120)
-        client = tritonclient.grpc.InferenceServerClient(triton.grpc_url)
+        client = tritonclient.grpc.InferenceServerClient(triton.grpc_url)  # headers=grpc_headers(secret) per call
+
+Its python-backend shared-memory regions, which hold every request's tensors, are made private (0600) as they
+appear (`RegionGuard`); its HTTP and gRPC APIs other than health and metadata are locked to `api_secret` when one
+is given (phonos_config/triton_access.py; `phonos serve` always gives one).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -31,12 +36,17 @@ from pathlib import Path
 from types import TracebackType
 
 from launcher.ports import free_ports
+from launcher.shm_guard import RegionGuard
+from phonos_config.triton_access import http_headers, restriction_flags
 
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_REPOSITORY = REPO_ROOT / "triton_models"
 SHM_DIR = Path("/dev/shm")
+# The python backend's default region prefix. Each server we start names its regions SHM_PREFIX + a token of its
+# own + "_" (`--backend-config=python,shm-region-prefix-name=`), so what it made is told from other servers' by
+# name, while the cleanup below, which matches SHM_PREFIX, still finds them all.
 SHM_PREFIX = "triton_python_backend_shm_region_"
 # Named POSIX semaphores of Python's multiprocessing (glibc: /dev/shm/sem.<name>). A `spawn` process pool in a
 # model (result-file workers, relax and embedding workers) keeps its queues' semaphores linked while it runs;
@@ -126,12 +136,23 @@ class TritonProcess:
     """A running tritonserver serving some models of a model repository (explicit model control)."""
 
     def __init__(self, process: subprocess.Popen[bytes], ports: TritonPorts, models: Sequence[str],
-                 log_path: Path | None, shm_before: frozenset[str]) -> None:
+                 log_path: Path | None, shm_before: frozenset[str], *, api_secret: str = "",
+                 guard: RegionGuard | None = None) -> None:
         self.process = process
         self.ports = ports
         self.models = tuple(models)
         self.log_path = log_path
         self._shm_before = shm_before
+        self.api_secret = api_secret  # "" when its APIs are not locked
+        self._guard = guard
+
+    @property
+    def shm_prefix(self) -> str | None:
+        """The name prefix of this server's shm regions (None for a server not started by `start`)."""
+        return None if self._guard is None else self._guard.prefix
+
+    def __repr__(self) -> str:  # never the secret
+        return f"TritonProcess(pid={self.process.pid}, grpc={self.grpc_url}, models={list(self.models)})"
 
     @property
     def grpc_url(self) -> str:
@@ -156,11 +177,16 @@ class TritonProcess:
         env: Mapping[str, str] | None = None,
         extra_args: Sequence[str] = (),
         preexec_fn: Callable[[], None] | None = None,
+        api_secret: str = "",
     ) -> TritonProcess:
-        """Start the server; `preexec_fn` runs in the child before exec (launcher.lifeline ties it to us)."""
+        """Start the server; `preexec_fn` runs in the child before exec (launcher.lifeline ties it to us).
+        `api_secret`: every API but health and metadata answers only requests carrying it (`phonos serve` always
+        gives one; "" leaves them open, for tests and benchmarks that talk to the server with plain clients)."""
         install = TritonInstall.locate()
         ports = ports or TritonPorts.pick()
         models = list(models)
+        # Unique to this start: the guard makes exactly this server's regions private (launcher/shm_guard.py).
+        shm_prefix = f"{SHM_PREFIX}{secrets.token_hex(6)}_"
         args = [
             str(install.binary),
             f"--model-repository={model_repository}",
@@ -182,25 +208,30 @@ class TritonProcess:
             "--allow-metrics=true",
             "--allow-gpu-metrics=false",
             "--log-verbose=0",
+            f"--backend-config=python,shm-region-prefix-name={shm_prefix}",
+            *restriction_flags(api_secret),
             *extra_args,
         ]
         out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - closed by the child's lifetime
         shm_before = _shm_regions()
+        guard = RegionGuard(SHM_DIR, shm_prefix).start()  # looking before the first region can appear
         process = subprocess.Popen(
             args, stdout=out, stderr=subprocess.STDOUT, env=triton_environment(env), start_new_session=True,
             preexec_fn=preexec_fn,
         )
         if log_path:
             out.close()  # type: ignore[union-attr]
-        log.info("triton started", extra={"action": "triton.start", "pid": process.pid, "grpc_port": ports.grpc})
-        return cls(process, ports, models, log_path, shm_before)
+        log.info("triton started", extra={"action": "triton.start", "pid": process.pid, "grpc_port": ports.grpc,
+                                          "locked": bool(api_secret)})
+        return cls(process, ports, models, log_path, shm_before, api_secret=api_secret, guard=guard)
 
     def model_ready(self, model: str) -> bool:
         return _http_ok(f"{self.http_url}/v2/models/{model}/ready")
 
     def failed_models(self) -> dict[str, str]:
         """Models Triton gave up loading ({name: reason}), from the repository index."""
-        request = urllib.request.Request(f"{self.http_url}/v2/repository/index", data=b"{}", method="POST")
+        request = urllib.request.Request(f"{self.http_url}/v2/repository/index", data=b"{}", method="POST",
+                                         headers=http_headers(self.api_secret))
         try:
             with urllib.request.urlopen(request, timeout=2) as response:
                 index = json.loads(response.read())
@@ -257,6 +288,12 @@ class TritonProcess:
         new = _shm_regions() - self._shm_before
         if new:
             _unlink(new - _shm_mapped_outside(self.process.pid))
+        self._stop_guard()
+
+    def _stop_guard(self) -> None:
+        """Once the server and its stubs are gone, no region of its prefix can appear any more."""
+        if self._guard is not None:
+            self._guard.stop()
 
     def shm_files(self) -> set[str]:
         """Names of the /dev/shm files the server's process group maps now: python-backend shm regions and
@@ -270,6 +307,7 @@ class TritonProcess:
         signal_group(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
         _unlink(semaphores)
+        self._stop_guard()
 
     def reap(self) -> None:
         """After the server died (or hung): SIGKILL what is left of its process group, free its shm.
@@ -285,6 +323,7 @@ class TritonProcess:
         except subprocess.TimeoutExpired:
             log.warning("tritonserver did not die on SIGKILL", extra={"action": "triton.reap_timeout"})
         _unlink(files)
+        self._stop_guard()
 
     def __enter__(self) -> TritonProcess:
         return self
