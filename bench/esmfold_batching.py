@@ -53,6 +53,7 @@ import tritonclient.grpc as grpcclient  # noqa: E402
 from phonos_models.common import result_files  # noqa: E402
 
 from launcher.triton import TritonProcess  # noqa: E402
+from phonos_config.triton_access import grpc_headers  # noqa: E402
 
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 MODEL = "esmfold"
@@ -80,12 +81,13 @@ class StreamingClient:
     """The esmfold model is decoupled (progress responses, then the result): every request goes over one
     gRPC stream, and the response holding RESULT is the request's answer. Same calls as the plain client."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, api_secret: str = "") -> None:
         self._client = grpcclient.InferenceServerClient(url)
+        self._headers = grpc_headers(api_secret)  # the server's key when its APIs are locked (launcher.triton)
         self._callbacks: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._ids = iter(range(1 << 62))
-        self._client.start_stream(callback=self._on_response)
+        self._client.start_stream(callback=self._on_response, headers=self._headers)
 
     def _on_response(self, result: Any, error: Any) -> None:
         if error is not None:  # stream errors carry no request id: fail every waiting request
@@ -123,10 +125,10 @@ class StreamingClient:
         return answer[0]
 
     def get_model_config(self, model: str, as_json: bool = False) -> Any:
-        return self._client.get_model_config(model, as_json=as_json)
+        return self._client.get_model_config(model, as_json=as_json, headers=self._headers)
 
     def load_model(self, model: str, config: str) -> None:
-        self._client.load_model(model, config=config)
+        self._client.load_model(model, config=config, headers=self._headers)
 
     def close(self) -> None:
         self._client.stop_stream()
@@ -260,7 +262,7 @@ def throughput(rng: random.Random, args: argparse.Namespace, work: Path) -> dict
     baselines = [mode for mode in names if mode.startswith("one")]
     with TritonProcess.start(work / "models", list(names.values()), log_path=work / "triton_variants.log") as triton:
         triton.wait_ready(timeout_s=900)
-        client = StreamingClient(triton.grpc_url)
+        client = StreamingClient(triton.grpc_url, triton.api_secret)
         for name in names.values():  # first requests pay for imports, font caches, allocator growth
             latency(client, [random_sequence(rng, 40)] * 2, args, model=name)
         rows = []
@@ -341,7 +343,7 @@ def latency_via_triton(args: argparse.Namespace, rng: random.Random, sequences: 
         started = time.perf_counter()
         triton.wait_ready(timeout_s=900)
         report["triton_ready_s"] = round(time.perf_counter() - started, 1)
-        client = StreamingClient(triton.grpc_url)
+        client = StreamingClient(triton.grpc_url, triton.api_secret)
         warm = client.infer(MODEL, make_inputs(random_sequence(rng, 30), args.num_recycles, args.chunk_size))
         metadata = metadata_of(warm)
         report["weights"] = metadata["weights"] | {"real": metadata["real_weights"]}

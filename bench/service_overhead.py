@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import re
+import secrets
 import sqlite3
 import statistics
 import struct
@@ -36,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from launcher.triton import TritonProcess  # noqa: E402
 from phonos.v1 import phonos_pb2 as pb  # noqa: E402
 from phonos.v1 import phonos_pb2_grpc  # noqa: E402
+from phonos_config.triton_access import grpc_headers  # noqa: E402
 from tests.support import ServiceProcess  # noqa: E402
 
 SERVICE = "phonos.v1.PhonosService"
@@ -110,7 +112,8 @@ async def overhead(service: ServiceProcess, key: str, jobs: int) -> list[float]:
 
 
 def triton_compute_per_request_s(triton: TritonProcess) -> float:
-    stats = triton_grpc.InferenceServerClient(triton.grpc_url).get_inference_statistics("echo", as_json=True)
+    stats = triton_grpc.InferenceServerClient(triton.grpc_url).get_inference_statistics(
+        "echo", as_json=True, headers=grpc_headers(triton.api_secret))
     model = stats["model_stats"][0]["inference_stats"]
     count = int(model["success"]["count"])
     compute_ns = sum(int(model[k]["ns"]) for k in ("compute_input", "compute_infer", "compute_output"))
@@ -123,14 +126,16 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--overhead-jobs", type=int, default=300)
     args = parser.parse_args()
+    secret = secrets.token_urlsafe(32)  # locked as `phonos serve` locks its Triton: the header's cost is measured too
     with tempfile.TemporaryDirectory() as tmp, TritonProcess.start(
-        models=["echo"], log_path=Path(tmp) / "triton.log"
+        models=["echo"], log_path=Path(tmp) / "triton.log", api_secret=secret
     ) as triton:
         work = Path(tmp)
         triton.wait_ready(120)
         # One account submits thousands of jobs a second here: lift its fair-share queue cap (a 429 past it).
         service = ServiceProcess.start(work / "var", triton.grpc_url,
-                                       {"PHONOS_MODELS": "echo", "PHONOS_MAX_QUEUED_PER_ACCOUNT": str(10**9)})
+                                       {"PHONOS_MODELS": "echo", "PHONOS_MAX_QUEUED_PER_ACCOUNT": str(10**9),
+                                        "PHONOS_TRITON_API_SECRET": secret})
         database = service.data_dir / "phonos.sqlite3"
         try:
             key = service.new_key(credits=100_000_000, rate_limit=100_000_000)

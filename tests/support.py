@@ -37,6 +37,7 @@ from launcher.serve import read_ready_line
 from launcher.triton import DEFAULT_MODEL_REPOSITORY, TritonProcess
 from phonos.v1 import phonos_pb2_grpc
 from phonos_config.service import ServiceSettings
+from phonos_config.triton_access import http_headers
 
 REPO = Path(__file__).resolve().parent.parent
 # The stores a job service runs on (tests/conftest.py: pytest_generate_tests).
@@ -52,12 +53,17 @@ class TritonFixture:
     def grpc_url(self) -> str:
         return self.process.grpc_url
 
+    @property
+    def api_secret(self) -> str:
+        return self.process.api_secret
+
     @classmethod
     def start(cls, models: list[str], log_dir: Path, env: Mapping[str, str] | None = None,
-              model_repository: Path = DEFAULT_MODEL_REPOSITORY) -> TritonFixture:
-        """`env`: variables added to this process's environment for the server (its models' settings)."""
+              model_repository: Path = DEFAULT_MODEL_REPOSITORY, api_secret: str = "") -> TritonFixture:
+        """`env`: variables added to this process's environment for the server (its models' settings);
+        `api_secret`: its APIs locked as `phonos serve` locks its Triton's (launcher.triton)."""
         process = TritonProcess.start(model_repository, models=models, log_path=log_dir / "triton.log",
-                                      env=None if env is None else {**os.environ, **env})
+                                      env=None if env is None else {**os.environ, **env}, api_secret=api_secret)
         try:
             process.wait_ready(timeout_s=300)
         except BaseException:
@@ -67,7 +73,8 @@ class TritonFixture:
 
     def instance_count(self, model: str) -> int:
         """How many instances the server runs of `model` (its loaded config's instance groups)."""
-        config = requests.get(f"{self.process.http_url}/v2/models/{model}/config", timeout=10).json()
+        config = requests.get(f"{self.process.http_url}/v2/models/{model}/config", timeout=10,
+                              headers=http_headers(self.api_secret)).json()
         return sum(int(group.get("count", 1)) for group in config["instance_group"])
 
     def __enter__(self) -> TritonFixture:
@@ -152,7 +159,7 @@ def restarted_on_crash(server: TritonFixture, *, max_restarts: int = 3, poll_s: 
                              f"restarting it on {dead.grpc_url} ({restarts} of {max_restarts}); its log ended:\n"
                              f"{_log_tail(dead.log_path)}\n")
             again = TritonProcess.start(model_repository, models=dead.models, ports=dead.ports,
-                                        log_path=dead.log_path, env=env)
+                                        log_path=dead.log_path, env=env, api_secret=dead.api_secret)
             server.process = again  # reaped at the end whatever happens next
             with contextlib.suppress(Exception):
                 again.wait_ready(timeout_s=300)
@@ -553,12 +560,14 @@ class WebhookReceiver(LoopbackServer):
 
 
 def infer_through_the_port(triton_url: str, model: str, tensors: tuple[Tensor, ...], timeout_s: float = 240.0,
-                           request_id: str = "test", progress: list[Progress] | None = None) -> ModelResult:
+                           request_id: str = "test", progress: list[Progress] | None = None,
+                           api_secret: str = "") -> ModelResult:
     """One request as dispatch sends it: the real `TritonInference` (the decoupled stream), its classification
-    and envelope check; the model's progress records are appended to `progress`."""
+    and envelope check; the model's progress records are appended to `progress`. `api_secret`: the server's, when
+    its APIs are locked (TritonFixture.api_secret)."""
 
     async def run() -> ModelResult:
-        inference = TritonInference(triton_url)
+        inference = TritonInference(triton_url, api_secret=api_secret)
         try:
             return await inference.infer(InferenceRequest(model, tensors, timeout_s, request_id),
                                          on_progress=None if progress is None else progress.append)
@@ -569,12 +578,12 @@ def infer_through_the_port(triton_url: str, model: str, tensors: tuple[Tensor, .
 
 
 def infer_concurrently(triton_url: str, model: str, requests: list[tuple[Tensor, ...]],
-                       timeout_s: float = 240.0) -> list[ModelResult | InferenceError]:
+                       timeout_s: float = 240.0, api_secret: str = "") -> list[ModelResult | InferenceError]:
     """All requests at once (one stream each), so the dynamic batcher can group them; results in order,
     a failed request as its typed `InferenceError`."""
 
     async def run() -> list[ModelResult | InferenceError]:
-        inference = TritonInference(triton_url)
+        inference = TritonInference(triton_url, api_secret=api_secret)
         try:
             calls = [inference.infer(InferenceRequest(model, tensors, timeout_s, f"concurrent-{i}"))
                      for i, tensors in enumerate(requests)]
@@ -590,13 +599,13 @@ def infer_concurrently(triton_url: str, model: str, requests: list[tuple[Tensor,
 
 
 def cancel_after(triton_url: str, model: str, tensors: tuple[Tensor, ...], seconds: float, *,
-                 copies: int = 1, stagger_s: float = 0.5) -> None:
+                 copies: int = 1, stagger_s: float = 0.5, api_secret: str = "") -> None:
     """Start a request and cancel it after `seconds`, as dispatch does for a cancelled job. `copies` > 1
     starts that many, `stagger_s` apart (so that each lands on its own free model instance rather than in
     one dynamic batch), and cancels them all `seconds` after the last one started."""
 
     async def run() -> None:
-        inference = TritonInference(triton_url)
+        inference = TritonInference(triton_url, api_secret=api_secret)
         calls: list[asyncio.Task[object]] = []
         try:
             for index in range(copies):
