@@ -116,7 +116,7 @@ class Bare:
         started = time.perf_counter()
         [result] = fold(self.loaded.model, [self.job(sequence)])
         folded = time.perf_counter()
-        model_result(result, self.loaded.weights, self.loaded.load_s)
+        model_result(result, self.loaded.weights, self.loaded.instance)
         return folded - started, time.perf_counter() - folded
 
     def plots(self, sequence: str) -> float:

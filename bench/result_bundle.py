@@ -58,7 +58,7 @@ def main() -> None:
     sequence = ("MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ" * 10)[: args.fold_length]
     (result,) = fold(loaded.model, [FoldJob(sequence, 1, None)])
     started = time.perf_counter()
-    files = model_result(result, loaded.weights, loaded.load_s).files
+    files = model_result(result, loaded.weights, loaded.instance).files
     elapsed = time.perf_counter() - started
     listing = ", ".join(f"{f.format} {len(f.content) / 1024:.0f} KiB" for f in files)
     print(f"ESMFold {len(sequence)} aa: every file in {elapsed:.2f} s (fold {result.fold_s:.2f} s): {listing}")

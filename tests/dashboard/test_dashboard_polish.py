@@ -569,7 +569,8 @@ COMPLEX_METADATA = {
     "models": [{"model": "model_1_ptm", "sha256": "cd" * 32, "real": False},
                {"model": "model_2_ptm", "sha256": "ef" * 32, "real": False, "source": "tiny"}],
     # As a job stores them: the model's stages and the service's, in the order each happened to write them.
-    "timings": {"model_load_s": 0.5, "service_total_s": 1.9, "queued_s": 0.01, "fold_s": 1.25, "triton_call_s": 1.8,
+    "model_instance": {"load_s": 0.5},
+    "timings": {"service_total_s": 1.9, "queued_s": 0.01, "fold_s": 1.25, "triton_call_s": 1.8,
                 "store_s": 0.02, "files_s": 0.3},
 }
 
@@ -603,9 +604,13 @@ def test_provenance_shows_a_list_of_objects_as_a_table(hana_page: Page, service:
         expect(models.locator("tbody tr").first.locator("td[data-label=SHA-256] span")).to_have_class("mono small")
         expect(card.locator("dl.kv").nth(1)).to_contain_text("num recycles4")  # scalars as before
         # In the order a job lives them: waiting, the model server's call with the model's own stages, saving, total.
-        expect(card.locator("#timings dt")).to_have_text(["waiting to start", "on the model server", "model load",
-                                                          "fold", "writing the result files", "saving the results",
+        expect(card.locator("#timings dt")).to_have_text(["waiting to start", "on the model server", "fold",
+                                                          "writing the result files", "saving the results",
                                                           "total, start to results saved"])
+        # The model's one-time load is no stage of the job: its own group, in seconds, saying when it was paid.
+        instance = card.locator(".kv-group[data-group=model_instance]")
+        expect(instance.locator("dt")).to_have_text(["load (s)"])
+        expect(instance.locator("[data-note=load_s]")).to_contain_text("once, when the model server loaded the model")
         card.scroll_into_view_if_needed()
         assert page.evaluate("document.documentElement.scrollWidth") <= width
         box = card.bounding_box()

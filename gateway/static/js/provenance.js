@@ -56,14 +56,19 @@ const WORDS = {sha256: 'SHA-256', ca: 'Cα', pdb: 'PDB', pdbqt: 'PDBQT', esm: 'E
   pae: 'PAE', ptm: 'pTM', iptm: 'ipTM', plddt: 'pLDDT', gpu: 'GPU', cpu: 'CPU', smiles: 'SMILES', mmcif: 'mmCIF'};
 
 function label(key) {
-  return key.split('_').map((word) => WORDS[word] || word).join(' ');
+  // A key in seconds says so as a unit ("load_s" read "Load s").
+  const seconds = key.endsWith('_s');
+  const words = key.replace(/_s$/, '').split('_').map((word) => WORDS[word] || word).join(' ');
+  return seconds ? `${words} (s)` : words;
 }
 
 const valueClass = (key) => (/sha256|hash/.test(key) ? 'mono small' : '');
 
 // A value that reads as a mistake beside another, explained after it: DiffDock runs one step fewer than the
 // `inference_steps` asked for ("Steps run 9" beside "Inference steps 10" with no word why).
-const NOTES = {steps_run: 'one fewer than the inference steps asked for: the last, noise-free step is not run, as in DiffDock'};
+const NOTES = {steps_run: 'one fewer than the inference steps asked for: the last, noise-free step is not run, as in DiffDock',
+  // The model instance's one-time load: it was a job stage ("model load"), paid by no job.
+  load_s: 'once, when the model server loaded the model; no job waits for it'};
 
 function noted(key, node) {
   return NOTES[key] ? [node, h('span', {class: 'muted small', 'data-note': key}, ` (${NOTES[key]})`)] : node;
@@ -128,7 +133,9 @@ const TIMING_NAMES = {queued: 'waiting to start', triton_call: 'on the model ser
   // ESMFold's result files (PDB, mmCIF, plots) are written by worker processes: "files" and "files wait" said neither.
   files: 'writing the result files', files_wait: 'waiting for a file writer',
   // DiffDock's own whole, beside the service's: two rows read "Total" and "Total, start to results saved".
-  total: 'total in the model'};
+  total: 'total in the model',
+  // AlphaFold2: XLA's compiling is inside its models' seconds (0 once compiled); the setup a process's first job pays.
+  compile: 'of which compiling (XLA)', model_setup: 'setting up the model (a model server\'s first job)'};
 
 // The service's stages around the model's, in the order a job lives them: waiting, the call to the model server
 // (the model's own stages, as it lists them, come next), saving the results, the whole. The stored order is the
@@ -139,7 +146,8 @@ const timingRank = (key) => TIMING_RANK[key.replace(/_s$/, '')] ?? 2;
 function timingRows(timings, prefix = '') {
   const ordered = Object.entries(timings).sort(([a], [b]) => timingRank(a) - timingRank(b)); // stable: ties keep theirs
   return ordered.flatMap(([k, v]) => {
-    const name = `${prefix}${TIMING_NAMES[k.replace(/_s$/, '')] || label(k).replace(/ s$/, '')}`;
+    const stage = k.replace(/_s$/, ''); // every row is in seconds: its value says so
+    const name = `${prefix}${TIMING_NAMES[stage] || label(stage)}`;
     if (v && typeof v === 'object') return timingRows(v, `${name} · `);
     return [[h('dt', {title: k}, name), h('dd', {}, typeof v === 'number' ? `${v.toFixed(v < 10 ? 3 : 1)} s` : String(v))]];
   });
