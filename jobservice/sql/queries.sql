@@ -684,6 +684,16 @@ SELECT id FROM jobs WHERE results_deleted_at IS NULL AND id IN (SELECT value FRO
 -- files older than that predate the database (a restore, a wrong database) and the orphan sweep leaves them.
 SELECT created_at FROM jobs ORDER BY seq LIMIT 1;
 
+-- name: store_identity
+-- The database's id, which its results directory's marker names, and when a job service first marked one
+-- (jobservice/result_store_identity.py; migration 0084 / PostgreSQL 0034 made the row).
+SELECT database_id, results_marked_at FROM store_identity;
+
+-- name: mark_result_store
+-- The marker naming this database is in its results directory: the first time is kept (two services starting at
+-- once both record it).
+UPDATE store_identity SET results_marked_at = COALESCE(results_marked_at, :now) WHERE database_id = :database_id;
+
 -- name: opaque_id_keys
 -- The secrets and cut-offs of opaque event and delivery ids (jobservice/opaque_ids.py).
 SELECT kind, secret, legacy_max FROM opaque_ids;

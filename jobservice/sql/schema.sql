@@ -273,6 +273,12 @@ CREATE TABLE sign_in_failures (
     PRIMARY KEY (key_hash, failed_at)
 );
 
+CREATE TABLE store_identity (
+    singleton          INTEGER PRIMARY KEY CHECK (singleton = 1),
+    database_id        TEXT NOT NULL,
+    results_marked_at  REAL
+);
+
 CREATE TABLE usage_hourly (
     account_id   INTEGER NOT NULL,
     hour         INTEGER NOT NULL,           -- start of the UTC hour, unix seconds
