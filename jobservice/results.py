@@ -60,6 +60,11 @@ class ResultStore:
     def __init__(self, root: Path) -> None:
         self._root = root
 
+    @property
+    def root(self) -> Path:
+        """The results directory (its marker names the database it belongs to: jobservice/result_store_identity.py)."""
+        return self._root
+
     def shard(self, job_id: str) -> Path:
         return self._root / job_id[:2]
 
@@ -86,7 +91,7 @@ class ResultStore:
                 sync.result()
             for temporary, final in written:
                 temporary.replace(final)
-            _sync_directory(directory)
+            sync_directory(directory)
         except BaseException:
             for temporary, _ in written:
                 temporary.unlink(missing_ok=True)
@@ -231,7 +236,8 @@ def _write_synced(path: Path, content: bytes) -> None:
         os.close(fd)
 
 
-def _sync_directory(directory: Path) -> None:
+def sync_directory(directory: Path) -> None:
+    """fsync a directory: the names created or renamed in it last a power cut."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -28,6 +28,7 @@ from jobservice.modelspecs.registry import build_specs
 from jobservice.private_files import secure_data_dir
 from jobservice.readiness import API_SERVICE, ReadinessMonitor
 from jobservice.reflection_pool import V1_SERVICE, V1ALPHA_SERVICE, enable_reflection
+from jobservice.result_store_identity import claim_result_store
 from jobservice.results import ResultStore
 from jobservice.service import JobService
 from jobservice.servicer import PhonosServicer
@@ -200,6 +201,8 @@ async def create_server(
 
     SQLite (the default) is owned by one job service: the data-directory lock refuses a second one.
     PostgreSQL (`settings.database_url`) is shared: no lock, the data directory only holds result files.
+    Either way the results directory must be the database's result store: ResultStoreMismatch if it names another
+    database (or, on PostgreSQL, lacks the marker of one that marked its store already).
 
     `inference` defaults to the Triton server at `settings.triton_url` (or the fleet at `triton_urls`); tests
     pass the in-memory twin. `store`: already opened (`open_database_waiting`); else opened here, and a
@@ -211,6 +214,7 @@ async def create_server(
     try:
         db = await open_store(settings) if store is None else store
         secure_data_dir(settings.data_dir, settings.sqlite_path)  # the files SQLite just created
+        await claim_results(db, settings)  # before any sweep, temporaries' removal or dispatch touches the files
         if lock is not None:  # the only writer of the results: what a killed one left half-written can go
             await asyncio.to_thread(ResultStore(settings.results_dir).remove_every_temporary)
         service = JobService(settings, db, build_specs(settings.models) if specs is None else specs,
@@ -272,6 +276,16 @@ async def create_server(
              else f"on {host_port(settings.metrics_host, running.metrics_port)}",
              extra={"action": "jobservice.started", "port": port, "metrics_port": running.metrics_port})
     return running
+
+
+async def claim_results(db: Store, settings: ServiceSettings) -> None:
+    """The results directory is this database's result store (jobservice/result_store_identity.py), marked so on
+    the first start; else the store is closed and ResultStoreMismatch (a ValueError: exit status 2) says what to fix."""
+    try:
+        await claim_result_store(db, settings.results_dir)
+    except BaseException:
+        await db.close()
+        raise
 
 
 def host_port(host: str, port: int) -> str:

@@ -46,9 +46,10 @@ def services(tmp_path_factory: pytest.TempPathFactory,
     """Two job services on one database, as two machines behind a load balancer."""
     # A held test event waits for the test's go, not the 10 s send timeout (a loaded host can take seconds for it).
     database = {"PHONOS_DATABASE_URL": postgres.new_store_url("idem"), "PHONOS_WEBHOOK_TIMEOUT_S": "30"}
-    first = InProcessService(tmp_path_factory.mktemp("first"), database)
+    shared = tmp_path_factory.mktemp("shared")  # one results directory for all, as on a shared volume
+    first = InProcessService(shared, database)
     try:
-        second = InProcessService(tmp_path_factory.mktemp("second"), database)
+        second = InProcessService(shared, database)
     except BaseException:
         first.stop()
         raise
@@ -80,11 +81,10 @@ def end_twin(twin: subprocess.Popen[str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def stallable(services: tuple[InProcessService, InProcessService],
-              tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def stallable(services: tuple[InProcessService, InProcessService]) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """A third job service on the same database, as a process the tests stop (SIGSTOP) past its lease of LEASE_S
     and let go on (SIGCONT): a long GC pause, or a host that froze, of a service that is still alive."""
-    twin, url = start_twin(tmp_path_factory.mktemp("stallable"), services[0].settings.database_url or "")
+    twin, url = start_twin(services[0].settings.data_dir, services[0].settings.database_url or "")
     try:
         yield twin, url
     finally:
@@ -196,12 +196,12 @@ def test_the_same_webhook_test_sent_to_both_services_at_once_sends_one_event(
 
 
 def test_a_key_whose_service_was_killed_mid_work_is_run_by_the_retry_after_the_lease(
-        services: tuple[InProcessService, InProcessService], tmp_path: Path) -> None:
+        services: tuple[InProcessService, InProcessService]) -> None:
     """The killed service stored no answer, so the retry runs the work; but not before the claim's lease ended
     (until then the killed service might have been only slow)."""
     _, survivor = services
     key = survivor.new_key()
-    doomed, doomed_url = start_twin(tmp_path / "doomed", survivor.settings.database_url or "")
+    doomed, doomed_url = start_twin(survivor.settings.data_dir, survivor.settings.database_url or "")
     try:
         with GatedReceiver() as receiver, ThreadPoolExecutor(1) as pool:
             made = survivor.client(key).post("/v1/webhooks", json={"url": receiver.url})

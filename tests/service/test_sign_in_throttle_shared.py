@@ -33,7 +33,7 @@ def test_failed_sign_ins_count_across_job_services_and_restarts(twin_factory: ty
         first.new_key(username=name)
         asyncio.run(admin.set_password(first.settings, username=name, password=PASSWORD))
     if store == "postgres":  # a second job service on the same database, both serving
-        services = [first, twin_factory.start(data_dir=tmp_path / "b")]
+        services = [first, twin_factory.start(data_dir=tmp_path / "a")]  # the shared results directory too
     else:  # SQLite has one job service at a time: the second is the first restarted on its data directory
         services = [first]
 

@@ -21,7 +21,6 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, Self, TypeVar
 
 import grpc
@@ -340,8 +339,7 @@ def test_an_expiring_key_ends_its_stream_at_its_expiry_not_at_the_next_poll(serv
     watching.close()
 
 
-def test_a_revoke_on_one_job_service_ends_the_stream_on_another(service: InProcessService, store: str,
-                                                                 tmp_path: Path) -> None:
+def test_a_revoke_on_one_job_service_ends_the_stream_on_another(service: InProcessService, store: str) -> None:
     """Two job services on one PostgreSQL: the revoke's NOTIFY wakes the other's guard (its poll is 30 s)."""
     if store == "sqlite":
         pytest.skip("a SQLite store is never shared by two job services")
@@ -349,7 +347,7 @@ def test_a_revoke_on_one_job_service_ends_the_stream_on_another(service: InProce
     api = service.client(keeper)
     doomed = api.post("/v1/keys", json={"name": "doomed"}).json()
     job_id = running_job(service, keeper)  # on A's twin, before B's dispatcher could claim it
-    other = InProcessService(tmp_path / "b", service.env)
+    other = InProcessService(service.settings.data_dir, service.env)  # the shared results directory too
     try:
         on_b = SseStream(other, f"/v1/jobs/{job_id}/events", bearer(doomed["api_key"])).start()
         started = time.monotonic()
