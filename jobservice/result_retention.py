@@ -27,7 +27,10 @@ their jobs still keep their results (`jobs_keeping_results`: the row is there an
 retention removed them); the files of the others go, and each file's age is looked at again just before its
 unlink. A temporary that old goes whoever's it is. Files older than the database's first job predate the
 database (a restored backup, PHONOS_DATABASE_URL naming another database, an empty one) and are left alone,
-with a warning: a wrong database must not empty the results directory. One summary line says what went.
+with a warning: a wrong database must not empty the results directory. Before removing anything (and before each
+batch) the sweep reads the results directory's marker (jobservice/result_store_identity.py): a directory that names
+another database, or none, is not this database's store (swapped or remounted under a running service) and loses
+nothing, with one warning. One summary line says what went.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from jobservice import metrics
 from jobservice.db import now
 from jobservice.errors import ServiceUnavailable
 from jobservice.periodic import Periodic
+from jobservice.result_store_identity import read_marker
 from jobservice.results import ResultStore, is_temporary
 from jobservice.store import Store
 
@@ -66,6 +70,7 @@ class ResultRetention:
         self._retention_s = retention_days * DAY_S
         # PHONOS_RESULT_ORPHAN_AGE_S (0: orphans are never swept); ORPHAN_AGE_S, a day, unless given.
         self._orphan_age_s = ORPHAN_AGE_S if orphan_age_s is None else orphan_age_s
+        self._foreign_store = False  # the last orphan sweep found another database's marker (or none): said once
         self._chore = Periodic("result-retention", SWEEP_EVERY_S, self.sweep, "results.retention_failed")
         self._orphan_chore = Periodic("result-orphans", ORPHAN_SWEEP_EVERY_S, self.sweep_orphans,
                                       "results.orphan_sweep_failed")
@@ -127,6 +132,8 @@ class ResultRetention:
         age is 0: the operator turned the sweep off)."""
         if self._orphan_age_s <= 0:
             return 0
+        if not await self._store_is_ours():
+            return 0
         cutoff = (time.time() if at is None else at) - self._orphan_age_s
         oldest_job = await self._db.read.scalar("oldest_job_created_at")
         # Files older than the first job predate this database: not its orphans (none at all: an empty database).
@@ -140,6 +147,8 @@ class ResultRetention:
                 # Asked right before the removal, so a row committed a moment ago counts.
                 kept = {row["id"] for row in await self._db.read.fetch_all("jobs_keeping_results",
                                                                             {"ids": json.dumps(batch)})}
+                if not await self._store_is_ours():  # swapped during the sweep (a remount): stop there
+                    return files + temporaries
                 doomed: list[Path] = []
                 stale_temporaries: list[Path] = []
                 for job_id in batch:
@@ -165,6 +174,25 @@ class ResultRetention:
                         "(a restored backup, or PHONOS_DATABASE_URL names another database?)", predating,
                         extra={"action": "results.orphans_predate_database", "files": predating})
         return files + temporaries
+
+    async def _store_is_ours(self) -> bool:
+        """The results directory's marker names this database (jobservice/result_store_identity.py): checked before
+        the orphan sweep removes anything, since another database's files are all orphans to this one. A warning
+        the first time it does not, and again only after it did once more."""
+        database_id = (await self._db.read.fetch_one("store_identity"))["database_id"]
+        marker = await asyncio.to_thread(read_marker, self._results.root)
+        if marker == database_id:
+            self._foreign_store = False
+            return True
+        if not self._foreign_store:
+            self._foreign_store = True
+            named = "has no marker" if marker is None else f"names database {marker or '(empty)'}"
+            log.warning("the orphan sweep removes nothing: the results directory %s %s, not this database (%s): it "
+                        "is not this database's result store now (storage remounted or swapped? PHONOS_DATABASE_URL "
+                        "or PHONOS_DATA_DIR changed?)", self._results.root, named, database_id,
+                        extra={"action": "results.orphan_sweep_foreign_store", "database_id": database_id,
+                               "marker": marker})
+        return False
 
     def start(self) -> None:
         if self.enabled:
