@@ -199,7 +199,9 @@ def test_prometheus_can_scrape_every_part_of_the_compose_deployment() -> None:
     the Tritons: deploy/'s Grafana dashboard stayed empty. Now every replica listens on the project network
     (unpublished) and deploy/prometheus-compose.yml scrapes the replicas and each Triton with its `endpoint`."""
     services = compose()["services"]
-    settings = ServiceSettings.from_env(services["jobservice"]["environment"])
+    # As `up` interpolates it (the file requires the secret from the environment: PHONOS_TRITON_API_SECRET=...).
+    env = {**services["jobservice"]["environment"], "PHONOS_TRITON_API_SECRET": "s" * 32}
+    settings = ServiceSettings.from_env(env)
     assert settings.metrics_enabled and settings.metrics_host not in LOOPBACK
     assert "ports" not in services["jobservice"]  # reachable on the project network only
     assert not settings.triton_metrics_urls  # scraped directly: each replica would repeat a fleet's Tritons
