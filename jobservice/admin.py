@@ -20,7 +20,9 @@ from jobservice.db import now
 from jobservice.errors import NotFound, echoed_id
 from jobservice.paging import check_page
 from jobservice.sessions import Sessions
+from jobservice.shares import JobShares
 from jobservice.store import Store, open_store
+from jobservice.webhooks import Webhooks
 from phonos_config.service import ServiceSettings
 
 T = TypeVar("T")
@@ -132,6 +134,54 @@ async def set_password(settings: ServiceSettings, *, username: str, password: st
         await Sessions(db, ttl_s=0).set_password(account_id, password)
 
     await _with_db(settings, work)
+
+
+@dataclass(frozen=True)
+class Locked:
+    """What `phonos accounts lock` ended (`lock_account`)."""
+
+    keys_revoked: int
+    sessions_ended: int
+    had_password: bool
+    shares_revoked: int
+    webhooks_deleted: int
+    active_jobs: int  # pending or running: they run on, charged as ever, their results kept
+
+
+async def lock_account(settings: ServiceSettings, *, username: str) -> Locked:
+    """Every way into an account ended (someone leaving the lab): its API keys revoked (the last one too), its
+    dashboard password cleared and its sessions signed out, its share links revoked, its webhooks deleted (their
+    receivers get nothing more). Revoking the keys alone left the dashboard session working, and that session could
+    make a new key. Its jobs, results and credits stay: `phonos keys add` gives the operator (or a successor) a key
+    to them, and with `phonos users set-password` the account is open again. Each change is in the account's
+    activity log, by the operator."""
+
+    async def work(db: Store) -> Locked:
+        account_id = await Accounts(db).account_id(username)
+        keys = ApiKeys(db, default_rate_limit=1)
+        revoked = 0
+        for key in await keys.list(account_id):
+            if not key.revoked:
+                await keys.revoke(account_id, key.id, confirm_last_key=True)
+                revoked += 1
+        row = await db.read.fetch_one("account_by_username", {"username": username})
+        had_password = row is not None and row["password_hash"] is not None
+        # Sessions come from signing in with the password, and clearing or setting one signs them all out: none
+        # without one (a second lock records nothing more).
+        ended = await Sessions(db, ttl_s=0).set_password(account_id, None) if had_password else 0
+        links = JobShares(db)
+        shares = await db.read.fetch_all("account_job_shares", {"account_id": account_id, "now": now()})
+        for share in shares:
+            await links.revoke(account_id, str(share["job_id"]), str(share["id"]))
+        hooks = Webhooks(db, max_per_account=0, allow_http_loopback=False, timeout_s=0)
+        webhooks = await hooks.for_account(account_id)
+        for hook in webhooks:
+            await hooks.delete(account_id, hook.id)
+        overview = await db.read.fetch_all("account_overview", {"now": now()})
+        active = next((int(r["active_jobs"]) for r in overview if r["username"] == username), 0)
+        return Locked(revoked, ended, had_password, len(shares), len(webhooks), active)
+
+    return await _with_db(settings, work)
 
 
 @dataclass(frozen=True)

@@ -137,16 +137,18 @@ class Sessions:
         if self._on_ended is not None:
             self._on_ended([session_credential(row["token_hash"]) for row in rows])
 
-    async def set_password(self, account_id: int, password: str) -> None:
-        """Set (or change) the dashboard password; every open session of the account is signed out."""
-        password_hash = await asyncio.to_thread(hash_password, password)
+    async def set_password(self, account_id: int, password: str | None) -> int:
+        """Set (or change) the dashboard password, or clear it (None: nobody can sign in to the account until an
+        operator sets one); every open session of the account is signed out. Returns how many were open."""
+        password_hash = None if password is None else await asyncio.to_thread(hash_password, password)
         async with self._db.transaction() as tx:
             await tx.execute("set_password", {"account_id": account_id, "password_hash": password_hash})
             ended = await tx.fetch_all("revoke_account_sessions", {"account_id": account_id, "now": now()})
-            await record(tx, account_id, Action.PASSWORD_CHANGED)
+            await record(tx, account_id, Action.PASSWORD_CHANGED, details={"cleared": True} if password is None else None)
             if ended:
                 await announce_ended(self._db, tx)
         self._ended(ended)
+        return len(ended)
 
     async def sign_in(self, username: str, password: str, user_agent: str = "",
                       client_address: str | None = None) -> NewSession:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import getpass
 import json
 import logging
@@ -187,6 +188,7 @@ def _key_status(key: KeyRecord, when: When = tables.when) -> str:
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    fresh = settings.sqlite_path is not None and not settings.sqlite_path.exists()
     _prepare_data_dir(settings)
     try:
         key = _run(settings, lambda: admin.create_key(
@@ -209,6 +211,10 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
         shown = _account_ids(settings, key.account_id)["account_id"]
         print(said((f"(account {key.account_id if shown is None else shown};",
                     "the key is shown only now: store it)"), sys.stderr), file=sys.stderr)
+    if fresh:  # run from another directory, this made a database no server uses, and the key works nowhere
+        print(said(("note: there was no phonos database here, so this made a new one in",
+                    f"{settings.data_dir.resolve()};", "a server using another data directory does not know this key",
+                    "(--data-dir or PHONOS_DATA_DIR names the server's)"), sys.stderr), file=sys.stderr)
     return 0
 
 
@@ -349,6 +355,30 @@ def cmd_accounts_update(args: argparse.Namespace) -> int:
     else:
         print(said((f"{args.username}:", f"maximum rate limit {before} -> {after}/min", "(for each key: "
                     f"`phonos keys update KEY_ID --rate-limit R`, R up to {after})")))
+    return 0
+
+
+def cmd_accounts_lock(args: argparse.Namespace) -> int:
+    if not args.yes:
+        raise CliError(f"this revokes every API key of {json_value_text(args.username)}, clears its dashboard password "
+                       "and signs out its sessions, revokes its share links and deletes its webhooks: add --yes to "
+                       "do it")
+    settings = _existing(_settings(args))
+    locked = _run(settings, lambda: admin.lock_account(settings, username=args.username))
+    if args.json:
+        print(json.dumps({"username": args.username, **dataclasses.asdict(locked)}))
+        return 0
+    plural = lambda n, word: f"{n} {word}{'' if n == 1 else 's'}"  # noqa: E731 - a one-line helper
+    print(said((f"{args.username}: locked:", f"{plural(locked.keys_revoked, 'key')} revoked,",
+                f"{plural(locked.sessions_ended, 'dashboard session')} signed out",
+                "and its password cleared," if locked.had_password else "(it had no password),",
+                f"{plural(locked.shares_revoked, 'share link')} revoked,",
+                f"{plural(locked.webhooks_deleted, 'webhook')} deleted")))
+    if locked.active_jobs:
+        print(said((f"{plural(locked.active_jobs, 'job')} still pending or running run on and are charged as ever;",
+                    "to cancel them or to hand its results on, give yourself a key to the account:",
+                    f"phonos keys add --username {args.username}")))
+    print(said(("to open it again: `phonos keys add` and `phonos users set-password`",)))
     return 0
 
 
@@ -695,6 +725,15 @@ def build_parser() -> argparse.ArgumentParser:
     change.add_argument("--data-dir", metavar="DIR", type=Path, help="state directory (default ./var)")
     change.add_argument("--json", action="store_true", help="print one JSON object: username, max_rate_limit, was")
     change.set_defaults(func=cmd_accounts_update)
+
+    lock = accounts.add_parser("lock", help="end every way into an account (someone leaving): revoke its keys, clear "
+                                            "its password and sign out its sessions, revoke its share links, delete "
+                                            "its webhooks; its jobs, results and credits stay")
+    lock.add_argument("--username", metavar="NAME", required=True, help="the account to lock")
+    lock.add_argument("--yes", action="store_true", help="do it (keys revoked and webhooks deleted cannot come back)")
+    lock.add_argument("--data-dir", metavar="DIR", type=Path, help="state directory (default ./var)")
+    lock.add_argument("--json", action="store_true", help="print one JSON object with what was ended")
+    lock.set_defaults(func=cmd_accounts_lock)
 
     credits = sub.add_parser("credits", help="account balances").add_subparsers(dest="credits_command", required=True)
     top_up = credits.add_parser("add", help="add credits to an account (a negative amount takes them back)")

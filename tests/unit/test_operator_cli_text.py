@@ -425,7 +425,7 @@ def test_a_usage_error_fits_a_narrow_terminal_broken_between_words(capsys: pytes
 
 @pytest.mark.parametrize(("argv", "said"), [
     (["accounts", "--data-dir", "var"],
-     "phonos accounts: say what to do before the options: list, activity, update; see phonos accounts --help\n"),
+     "phonos accounts: say what to do before the options: list, activity, update, lock; see phonos accounts --help\n"),
     (["credits", "--data-dir", "var", "history", "--username", "ada"],
      "phonos credits: say what to do before the options: add, history (phonos credits history --data-dir var "
      "--username ada); see phonos credits --help\n"),

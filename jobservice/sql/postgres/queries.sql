@@ -878,6 +878,12 @@ SELECT id, job_id, created_at, expires_at FROM job_shares
 WHERE job_id = :job_id AND expires_at > :now
 ORDER BY created_at DESC, id;
 
+-- name: account_job_shares
+-- The working links of every job of an account (`phonos accounts lock` revokes them).
+SELECT s.id, s.job_id FROM job_shares s JOIN jobs j ON j.id = s.job_id
+WHERE j.account_id = :account_id AND s.expires_at > :now
+ORDER BY s.created_at, s.id;
+
 -- name: delete_job_share
 DELETE FROM job_shares WHERE id = :id AND job_id = :job_id RETURNING id;
 
