@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobservice.datadir_lock import DataDirLock, DataDirLocked
+from jobservice.result_store_identity import marker_path
 from jobservice.results import ResultStore
 from launcher.serve_address import ADDRESS_FILE
 from launcher.tables import rfc3339
@@ -103,6 +104,7 @@ def back_up(settings: ServiceSettings, destination: Path) -> BackupReport:
     try:
         jobs, files = _index(snapshot)
         copied, present, copied_bytes, missing = _copy_results(settings, target, files)
+        _copy_marker(settings, target)
         os.sync()  # one flush for every file copied, instead of an fsync each (thousands of small files)
         database_bytes = snapshot.stat().st_size
         _install(snapshot, target.database_path)
@@ -134,6 +136,21 @@ def _copy_results(settings: ServiceSettings, target: ServiceSettings,
             copied += 1
             copied_bytes += copy.stat().st_size
     return copied, present, copied_bytes, missing
+
+
+def _copy_marker(settings: ServiceSettings, target: ServiceSettings) -> None:
+    """The results directory's marker naming its database (jobservice/result_store_identity.py): a restore of
+    the backup is then the store of the database beside it, as the original was (without it the restored job
+    service marks the directory again, with a warning)."""
+    origin = marker_path(settings.results_dir.resolve())
+    if not origin.is_file():
+        return  # a data directory no job service has started on since the marker came
+    copy = marker_path(target.results_dir)
+    copy.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    partial = copy.with_name(f"{copy.name}.partial")
+    shutil.copyfile(origin, partial)
+    partial.chmod(0o600)
+    partial.replace(copy)
 
 
 def _check_destination(source: Path, destination: Path, database: Path) -> None:

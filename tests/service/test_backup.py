@@ -84,6 +84,11 @@ def test_a_backup_taken_while_jobs_run_restores_every_job_and_file(twin_factory:
     assert code == 0 and errors == "", errors
     assert report["missing_files"] == [] and report["files_copied"] >= 3 and report["files_already_there"] == 0
 
+    # The results directory's marker naming its database travels with it (a restore is that database's store; it
+    # was left out, and the restored service marked its directory again with a warning).
+    marker = destination / "results" / ".phonos-database-id"
+    assert marker.read_text() == (data_dir / "results" / ".phonos-database-id").read_text()
+    assert marker.stat().st_mode & 0o777 == 0o600
     copy = sqlite3.connect(destination / "phonos.sqlite3")
     assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert copy.execute("SELECT count(*) FROM jobs WHERE deleted_at IS NULL").fetchone()[0] == report["jobs"] >= 3
