@@ -286,7 +286,7 @@ class JobStore:
             total = sum(j.cost for j in jobs)
             raise InsufficientCredits(
                 f"This submission costs {total} credits but the balance is {available}. "
-                "Add credits to the account or submit fewer jobs."
+                "Submit fewer jobs, or ask the server's operator for more credits (an account cannot add its own)."
             ) from None
         for job in jobs:
             metrics.job_submitted(job.model, job.cost)

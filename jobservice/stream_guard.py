@@ -14,8 +14,9 @@ revoke returned, so it is only the safety net:
   then, so none sends an event after the revoke's answer;
 - on a shared PostgreSQL the same transactions NOTIFY `CREDENTIALS_CHANNEL` (`notify_credentials_ended`,
   delivered at commit), and every other job service listening on it runs a check round at once (`wake`): its
-  streams end a few milliseconds after the commit. The operator CLI (`phonos keys revoke`, `phonos accounts
-  set-password`) writes the database itself: on PostgreSQL its NOTIFY reaches every service, on SQLite the poll does;
+  streams end a few milliseconds after the commit. The operator CLI (`phonos keys revoke`, `phonos users
+  set-password`, `phonos accounts lock`) writes the database itself: on PostgreSQL its NOTIFY reaches every
+  service, on SQLite the poll does;
 - a key or session that expires ends its streams at its expiry: each round learns the expiries of the
   credentials it checked, and so does each stream as it opens (authentication read it), and the next round is due
   no later than the soonest. (A stream's expiry was learnt only by the first round after it opened: a key expiring

@@ -40,7 +40,9 @@ def test_submission_debits_and_an_overdraft_is_refused_whole(run: Callable[[Scen
         jobs, who = JobStore(store), await account(store, credits=25)
         [first] = await jobs.submit(who, [job()])
         assert await balance(store, who) == 15
-        with pytest.raises(InsufficientCredits, match="costs 20 credits but the balance is 15"):
+        # The way out it names is one the account has: not "add credits" (only an operator can).
+        with pytest.raises(InsufficientCredits, match=r"costs 20 credits but the balance is 15\. Submit fewer jobs, "
+                                                      r"or ask the server's operator for more credits"):
             await jobs.submit(who, [job(), job()])  # a batch is charged whole or not at all
         assert await balance(store, who) == 15
         page, total = await jobs.page(who, status=None, model=None, limit=10, offset=0)
