@@ -411,3 +411,25 @@ def test_a_cancel_whose_answer_was_lost_gets_it_again(
         assert len(refunds) == (1 if answers[0]["credits_refunded"] else 0), refunds
         assert client.account().balance == 100 - 10 + answers[0]["credits_refunded"]
     service.settle()
+
+
+def test_a_fasta_larger_than_the_balance_keeps_what_was_submitted_and_names_what_was_not(
+        service: InProcessService, phonos: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """12 records with 110 credits: the first batch of 10 went in, the second was a 402, and the command ended there
+    (exit 5, a `jobs watch` line), saying nothing of the 2 records never sent and downloading nothing. The 10 are
+    followed and downloaded; the 2 are listed as not submitted, with the reason; the exit status is the 402's."""
+    monkeypatch.setenv("PHONOS_URL", service.base_url)
+    monkeypatch.setenv("PHONOS_API_KEY", service.new_key(credits=110))
+    fasta = tmp_path / "many.fasta"
+    fasta.write_text("".join(f">p{n}\n{SEQUENCE}\n" for n in range(12)))
+    code, out, err = phonos("fold", str(fasta), "--model", "esmfold", "--out", str(tmp_path / "folds"), "--json")
+    assert code == 5, err
+    jobs = json.loads(out)["jobs"]
+    done = [j for j in jobs if j["status"] == "completed"]
+    assert [j["name"] for j in done] == [f"p{n}" for n in range(10)]
+    assert all(Path(j["files"][0]).is_file() for j in done)
+    refused = [j for j in jobs if j["status"] == "rejected"]
+    assert [j["name"] for j in refused] == ["p10", "p11"]
+    assert all(j["job_id"] is None and j["error"].startswith("Insufficient credits: ") and "balance is 10" in j["error"]
+               for j in refused), refused
+    assert "2 of 12 records were rejected by the server (not submitted, not charged)" in err, err

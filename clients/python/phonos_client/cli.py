@@ -236,7 +236,18 @@ async def submit(client: AsyncClient, model: str, records: list[Record], params:
         chunk = sendable[start:start + BATCH_SIZE]
         items = [{"model": model, "sequence": r.text, "name": r.job_name,
                   "params": {**params, **(extra or {}), **r.params}} for _, r in chunk]
-        results = await submit_in_parts(client, items, submission_key(session.key, start // BATCH_SIZE))
+        try:
+            results = await submit_in_parts(client, items, submission_key(session.key, start // BATCH_SIZE))
+        except errors.InsufficientCreditsError as exc:
+            if not session.job_ids:
+                raise  # nothing submitted: the refusal is the command's answer
+            # The balance ran out after earlier batches: those jobs run on (followed and downloaded as ever), and
+            # each record not sent says so (it said nothing of them; a rerun sent every record again).
+            for place, record in sendable[start:]:
+                outcomes[place] = Outcome(record.job_name, None, "rejected", stem=record.id,
+                                          error=error_words(exc.error, exc.message),
+                                          refused_exit=exc.exit_code)
+            break
         for (place, record), item in zip(chunk, results, strict=True):
             if item.success and item.job_id:
                 session.job_ids.append(item.job_id)
