@@ -59,6 +59,25 @@ def test_a_plain_sequence_file_and_a_sequence_argument_still_fold(tmp_path: Path
     assert [(r.id, r.text) for r in sequences_from(long.lower()[:300] + " " + long[300:])] == [("sequence", long)]
 
 
+def test_a_folder_named_like_a_sequence_is_refused_and_a_lower_case_word_is_said(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """`mkdir seqs; phonos fold seqs` submitted the sequence "SEQS" and charged it (the letters were checked before
+    the folder); `phonos fold kinases` with no such file folds "KINASES" without a word about the file it meant."""
+    monkeypatch.chdir(tmp_path)
+    Path("seqs").mkdir()
+    with pytest.raises(InputError) as refused:
+        sequences_from("seqs")
+    assert str(refused.value) == "seqs: a directory, not a FASTA file"
+    with caplog.at_level("INFO", logger="phonos_client"):
+        assert [(r.id, r.text) for r in sequences_from("kinases")] == [("sequence", "KINASES")]
+    assert [r.getMessage() for r in caplog.records] == ['no file "kinases" here: folding the letters as the sequence '
+                                                        "KINASES"]
+    caplog.clear()
+    with caplog.at_level("INFO", logger="phonos_client"):
+        sequences_from("MKTAYIAKQR")  # typed as sequences are: nothing to say
+    assert caplog.records == []
+
+
 @pytest.mark.parametrize(("protein", "says"), [("nope.pdb", "phonos: --protein nope.pdb: no such file"),
                                                ("nope", 'phonos: --protein "nope" is neither a PDB file nor a job id'),
                                                ("x" * 300, f'phonos: --protein "{"x" * 300}" is neither a PDB file '

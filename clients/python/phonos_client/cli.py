@@ -76,6 +76,7 @@ from phonos_client.models import (
     CreditEntry,
     Download,
     Job,
+    JobEvent,
     Webhook,
     WebhookDelivery,
     WebhookLastDelivery,
@@ -618,13 +619,25 @@ async def run_work(args: argparse.Namespace, client: AsyncClient, session: Sessi
     return code
 
 
+def event_json(event: JobEvent) -> dict[str, Any]:
+    """`jobs watch --json`'s line for an event: the job as the API gives it, `event` (its type), and what the text
+    line says besides: a progress event's `progress` (stage, step, total, message: it had none of them) and a state
+    event's `event_id` (to resume after it: `Last-Event-ID`)."""
+    line = event.job.raw | {"event": event.type}
+    if event.event_id:
+        line["event_id"] = event.event_id
+    if event.progress is not None:
+        line["progress"] = asdict(event.progress)
+    return line
+
+
 async def run_jobs_watch(args: argparse.Namespace, client: AsyncClient, session: Session) -> int:
     if not args.job_ids:  # every job of the account, until Ctrl-C
         async for event in client.watch():
             # On a terminal an event's line (`<job id> (name): model_1: pass 1 of 4 (recycle 0 of 3)`, 83 cells) is
             # broken between words at its width, the id whole, as the command's other lines are; piped, one line an
             # event, as scripts read it.
-            print(json.dumps(event.job.raw | {"event": event.type}) if args.json
+            print(json.dumps(event_json(event)) if args.json
                   else lines_to_fit(visible(event.describe()), sys.stdout), flush=True)
         return EXIT["ok"]
     session.job_ids.extend(args.job_ids)

@@ -172,10 +172,14 @@ def sequences_from(argument: str, stdin_text: str | None = None) -> list[Record]
             # FASTA, the lines before its first header (if any) a record of their own, as the form reads them
             return read_fasta(text, str(path))
         return unique([(path.stem, "".join(text.split()))], "seq")  # one bare sequence: named after its file
-    if re.fullmatch(r"[A-Za-z\s]+(?::[A-Za-z\s]+)*", argument):  # a complex's chains joined by ':', as in FASTA
-        return [Record("sequence", "".join(argument.split()).upper())]
-    if _is_dir(path):
+    if _is_dir(path):  # before the letters: `mkdir seqs; phonos fold seqs` folded "SEQS", and charged it
         raise InputError(f"{path}: a directory, not a FASTA file")
+    if re.fullmatch(r"[A-Za-z\s]+(?::[A-Za-z\s]+)*", argument):  # a complex's chains joined by ':', as in FASTA
+        text = "".join(argument.split()).upper()
+        if argument.islower() and argument.isalpha():  # `kinases`: a file name mistyped, or a sequence typed so?
+            logging.getLogger("phonos_client").info(
+                "no file %s here: folding the letters as the sequence %s", quoted(argument), text)
+        return [Record("sequence", text)]
     if "/" in argument or "." in argument:  # a sequence has neither: a file name that is not there
         raise InputError(f"{path}: no such file")
     raise InputError(f"{quoted(argument)} is neither a file nor an amino-acid sequence (letters only; a complex's "
