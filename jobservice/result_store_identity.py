@@ -17,8 +17,8 @@ before any sweep or dispatch):
   then record `results_marked_at`;
 - no marker, but the database marked one already: on PostgreSQL refuse, this is not the directory its services use;
   on SQLite the database sits in the data directory itself, so the directory cannot be the wrong one: the marker is
-  written again, with a warning (a restored `phonos backup`, which copies only the files its jobs name, or results
-  removed by hand).
+  written again, with a warning (a `phonos backup` taken before the marker existed, or results removed by hand;
+  the backup copies the marker since).
 
 Two services starting at once on one database and one shared directory agree: the marker is published with
 link(2), which never replaces an existing name, so the first one's stays and every other one reads it (the same id)
