@@ -142,6 +142,12 @@ class TritonInference:
                     result = _read_response(request.model, response, on_progress)
         except grpc.aio.AioRpcError as exc:
             if lost_connection(exc):
+                # A locked Triton refuses the stream at once, often while the request is still being written: the
+                # write's failure is then all the client sees, and the refusal's words are lost. A unary call of
+                # a locked API (the model's config) says whether that was it.
+                refusal = await self._lock_refusal(request.model)
+                if refusal is not None:
+                    raise InferenceUnavailable(locked_out_message(self._url, refusal, bool(self._headers))) from exc
                 raise InferenceUnavailable(f"{exc.code().name}: {exc.details()} (the connection to {self._url} "
                                            "broke during the call)") from exc
             if is_locked_out(exc.details() or ""):
@@ -153,6 +159,19 @@ class TritonInference:
         if result is None:
             raise ModelFailure(f"{request.model} ended its response stream without a result")
         return result
+
+    async def _lock_refusal(self, model: str) -> str | None:
+        """Triton's refusal of this client's headers (a lock it does not pass), from a unary call of a locked API;
+        None when that call is not refused so (or fails otherwise: the server gone)."""
+        try:
+            async with asyncio.timeout(HEALTH_PROBE_TIMEOUT_S):
+                await self._get_client().get_model_config(model, headers=self._headers)
+        except InferenceServerException as exc:
+            message = str(exc.message() or exc)
+            return message if is_locked_out(message) else None
+        except (TimeoutError, OSError, grpc.aio.AioRpcError):
+            return None
+        return None
 
     async def capacity(self, model: str) -> int | None:
         """From the model's effective config (instance groups filled in by Triton); None when it cannot be read."""

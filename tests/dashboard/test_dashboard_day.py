@@ -22,7 +22,7 @@ from tests.dashboard.pages_helpers import (
     sign_in,
     signed_in,
 )
-from tests.support import InProcessService
+from tests.support import InProcessService, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -289,8 +289,10 @@ def test_a_slow_page_says_it_is_loading(cleo_page: Page, service: InProcessServi
     page.goto(f"{service.base_url}/jobs", wait_until="commit")  # DOMContentLoaded waits for the module script
     page.wait_for_selector("#app.app-loading", state="attached")
     # Once the stylesheet has applied (the element can be there before it: CI read `none` at once on a busy host).
-    page.wait_for_function("getComputedStyle(document.getElementById('app'), '::after').content === '\"Loading…\"'",
-                           timeout=15_000)
+    # Polled from here: wait_for_function's predicate is eval'ed in the page, which its CSP (script-src 'self') refused
+    # on a busy host ("EvalError: ... 'unsafe-eval' is not an allowed source"); evaluate() is not eval.
+    wait_until(lambda: page.evaluate("() => getComputedStyle(document.getElementById('app'), '::after').content")
+               == '"Loading…"', 15, 0.1)
     page.unroute("**/static/js/app.js")
     expect(page.locator("main h1")).to_have_text("Jobs")
 

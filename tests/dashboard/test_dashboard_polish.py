@@ -609,6 +609,7 @@ def test_provenance_shows_a_list_of_objects_as_a_table(hana_page: Page, service:
                                                           "total, start to results saved"])
         # The model's one-time load is no stage of the job: its own group, in seconds, saying when it was paid.
         instance = card.locator(".kv-group[data-group=model_instance]")
+        expect(instance.locator("h3")).to_have_text("model loading")  # not the server's "model instance"
         expect(instance.locator("dt")).to_have_text(["load (s)"])
         expect(instance.locator("[data-note=load_s]")).to_contain_text("once, when the model server loaded the model")
         card.scroll_into_view_if_needed()

@@ -58,7 +58,9 @@ def test_a_service_gone_mid_watch_is_said_with_the_command_that_follows_the_jobs
 def test_credits_running_out_in_a_later_batch_name_the_jobs_already_submitted(twin_factory: type,
                                                                              tmp_path: Path) -> None:
     """A FASTA of 12 records goes in two batches (10 + 2); with credits for 10 jobs the second is a 402, after the
-    first ten were accepted and charged. The command said only the 402: ten running jobs, their ids unsaid."""
+    first ten were accepted and charged. The command said only the 402: ten running jobs, their ids unsaid. Then it
+    named them in a `jobs watch` line to run; now it follows and downloads them itself, and names the two records
+    it could not send, with the 402's reason (exit 5)."""
     service = twin_factory.start(tmp_path / "var")
     key = service.new_key(credits=100)  # ten ESMFold jobs
     fasta = tmp_path / "many.fasta"
@@ -71,7 +73,10 @@ def test_credits_running_out_in_a_later_batch_name_the_jobs_already_submitted(tw
     assert ran.returncode == 5, ran.stderr
     submitted = sorted(j["job_id"] for j in service.client(key).get("/v1/jobs").json()["jobs"])
     assert len(submitted) == 10
-    error, said, again = ran.stderr.splitlines()[-3:]
-    assert error.startswith("phonos: ") and "credits" in error.lower(), ran.stderr
-    assert said == "the jobs were submitted and may still run on the server; follow them again with:"
-    assert again.startswith("  phonos jobs watch ") and sorted(again.split()[3:13]) == submitted, again
+    rows = [line.split("\t") for line in ran.stdout.splitlines()]
+    assert sorted(row[1] for row in rows if row[2] == "completed") == submitted
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == sorted(f"p{i}.pdb" for i in range(10))
+    assert [row[:3] for row in rows if row[2] == "rejected"] == [["p10", "-", "rejected"], ["p11", "-", "rejected"]]
+    summary, reason = ran.stderr.splitlines()[-2:]
+    assert summary == "phonos: 2 of 12 records were rejected by the server (not submitted, not charged):"
+    assert reason.startswith("  p10, p11: Insufficient credits: ") and "balance is 0" in reason, ran.stderr

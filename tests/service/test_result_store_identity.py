@@ -303,8 +303,10 @@ def test_a_store_upgraded_from_before_the_marker_is_marked_at_its_first_start(tw
 @pytest.mark.sqlite_only  # `phonos backup` copies SQLite data directories only
 def test_a_restored_sqlite_backup_starts_and_keeps_its_databases_id(twin_factory: type, tmp_path: Path,
                                                                     caplog: pytest.LogCaptureFixture) -> None:
-    """`phonos backup` copies the result files its jobs name, not the marker: the copy's SQLite database sits in the
-    directory it guards, so its start marks its results directory again (with a warning) instead of refusing."""
+    """`phonos backup` copies the marker with the result files: the restored copy is its database's store as the
+    original was, without a word. A backup taken before the marker existed (or results put back by hand without
+    it): the copy's SQLite database sits in the directory it guards, so its start marks its results directory again
+    (with a warning) instead of refusing."""
     data_dir, backup = tmp_path / "var", tmp_path / "backup"
     service = twin_factory.start(data_dir)
     key = service.new_key()
@@ -313,10 +315,18 @@ def test_a_restored_sqlite_backup_starts_and_keeps_its_databases_id(twin_factory
     database_id = _database_id(service)
     assert operator_cli(["backup", str(backup), "--data-dir", str(data_dir)]) == 0
     service.stop()
+    assert _marker(backup) == database_id  # copied
     caplog.set_level(logging.WARNING, logger="jobservice.result_store_identity")
     restored = twin_factory.start(backup)
     assert _marker(backup) == database_id == _database_id(restored)
     assert restored.client(key).get(job["download_url"]).status_code == 200
+    assert not [r for r in caplog.records if getattr(r, "action", "") == "results.store_marked_again"]
+    restored.stop()
+
+    (backup / "results" / MARKER_NAME).unlink()  # as a backup from before the marker left it
+    again = twin_factory.start(backup)
+    assert _marker(backup) == database_id == _database_id(again)
+    assert again.client(key).get(job["download_url"]).status_code == 200
     said = [r for r in caplog.records if getattr(r, "action", "") == "results.store_marked_again"]
     assert len(said) == 1 and said[0].getMessage().startswith(f"the results directory {backup / 'results'} had no ")
 

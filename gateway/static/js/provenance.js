@@ -55,7 +55,11 @@ const isTable = (v) => Array.isArray(v) && v.length > 0 && v.every((x) => isObje
 const WORDS = {sha256: 'SHA-256', ca: 'Cα', pdb: 'PDB', pdbqt: 'PDBQT', esm: 'ESM', msa: 'MSA', rmsd: 'RMSD', nan: 'NaN',
   pae: 'PAE', ptm: 'pTM', iptm: 'ipTM', plddt: 'pLDDT', gpu: 'GPU', cpu: 'CPU', smiles: 'SMILES', mmcif: 'mmCIF'};
 
+// Keys named after the machinery, in a scientist's words ("Model instance" is the server's word for a loaded copy).
+const LABELS = {model_instance: 'model loading'};
+
 function label(key) {
+  if (LABELS[key]) return LABELS[key];
   // A key in seconds says so as a unit ("load_s" read "Load s").
   const seconds = key.endsWith('_s');
   const words = key.replace(/_s$/, '').split('_').map((word) => WORDS[word] || word).join(' ');
