@@ -643,6 +643,7 @@ def test_input_files_it_cannot_use_are_usage_errors_before_any_request(service: 
         assert ran.returncode == 2 and "Traceback" not in ran.stderr, ran.stderr
         assert message in ran.stderr and "Errno" not in ran.stderr, ran.stderr
     assert "is not a server URL: give http(s)://host:port" in no_scheme.stderr
+    assert no_scheme.stderr.rstrip().endswith("; it came from PHONOS_URL")  # where to fix it, as other URL errors say
     assert service.client(key).get("/v1/jobs").json()["jobs"] == []
 
 

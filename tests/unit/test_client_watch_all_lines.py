@@ -9,6 +9,8 @@ import argparse
 import asyncio
 import io
 import json
+import os
+import signal
 from collections.abc import AsyncIterator
 
 import pytest
@@ -65,3 +67,20 @@ def test_json_lines_carry_the_progress_and_the_event_id(monkeypatch: pytest.Monk
     assert progress["progress"] == {"stage": "recycle", "step": 1, "total": 4,
                                     "message": "model_1: pass 1 of 4 (recycle 0 of 3)"}
     assert (state["event"], state["event_id"], "progress" in state) == ("state", "evt_7", False)
+
+
+def test_ctrl_c_while_watching_the_account_speaks_of_no_jobs(monkeypatch: pytest.MonkeyPatch, tmp_path: object,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C ended `phonos jobs watch` (every job of the account) with "interrupted: the jobs keep running on the
+    server.", of jobs it never submitted or named."""
+    async def interrupted(*_: object) -> int:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, as the terminal sends it (the command's handler takes it)
+        await asyncio.sleep(30)
+        return 0
+
+    monkeypatch.setattr(cli, "run_jobs_watch", interrupted)
+    monkeypatch.setenv("PHONOS_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("PHONOS_API_KEY", "pk_test")
+    monkeypatch.setenv("PHONOS_CONFIG", f"{tmp_path}/config.toml")
+    assert cli.main(["jobs", "watch"]) == 130
+    assert capsys.readouterr().err.strip() == "interrupted"

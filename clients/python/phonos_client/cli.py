@@ -1232,12 +1232,14 @@ def share_link(client: Client, path: str) -> str:
     return path if client.transport == "grpc" else client.base_url + path
 
 
-def server_url(url: str) -> str:
-    """The server URL as the clients take it; one they cannot use is a usage error, before any request."""
+def server_url(url: str, source: str = "") -> str:
+    """The server URL as the clients take it; one they cannot use is a usage error, before any request, saying
+    where it came from (`source`: PHONOS_URL or the config file; a flag's value is said by the flag)."""
     try:
         return choose_transport(url, None)[1]
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        came_from = f"; it came from {source}" if source and source != "default" else ""
+        raise UsageError(f"{exc}{came_from}") from None
 
 
 # One line on stderr when a key came as `Bearer pk_...` (a header's value): the key is used without the prefix.
@@ -1574,7 +1576,7 @@ def run(args: argparse.Namespace) -> int:
     if args.command_path == "login":
         return run_login(args)
     profile = config.load()
-    server_url(profile.url)
+    server_url(profile.url, profile.url_source)
     if profile.bearer_dropped:
         complain(BEARER_NOTE.format(source=f" from {profile.source}"))
     if profile.api_key is None:
@@ -1627,7 +1629,8 @@ def run(args: argparse.Namespace) -> int:
               f"{command_to_fit(submit_again(session, args), sys.stderr)}", file=sys.stderr)
         return EXIT["interrupted"]
     if result is None:
-        said = "interrupted: the jobs keep running on the server."
+        # Jobs to speak of only when the command had some (`jobs watch` of the whole account submitted none).
+        said = "interrupted: the jobs keep running on the server." if session.job_ids else "interrupted"
         if session.job_ids:
             again = "Follow them again with:"
             said = (f"{said_to_fit(f'{said} {again}', (said, again), sys.stderr)}\n"
