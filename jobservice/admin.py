@@ -177,8 +177,10 @@ async def lock_account(settings: ServiceSettings, *, username: str) -> Locked:
         webhooks = await hooks.for_account(account_id)
         for hook in webhooks:
             await hooks.delete(account_id, hook.id)
-        overview = await db.read.fetch_all("account_overview", {"now": now()})
-        active = next((int(r["active_jobs"]) for r in overview if r["username"] == username), 0)
+        active = 0
+        for status in ("pending", "running"):  # this account's count alone (account_overview reads every account)
+            active += int(await db.read.scalar("count_jobs", {"account_id": account_id, "status": status,
+                                                              "model": None, "name": None}))
         return Locked(revoked, ended, had_password, len(shares), len(webhooks), active)
 
     return await _with_db(settings, work)

@@ -165,13 +165,16 @@ class NotPhonos(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        data = b"<html><body>Not Found</body></html>"
-        self.send_response(404)
-        self.send_header("content-type", "text/html")
+    def answer(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for name, value in {"content-type": "text/html", **(headers or {})}.items():
+            self.send_header(name, value)
         self.send_header("content-length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.answer(404, b"<html><body>Not Found</body></html>")
 
 
 def test_another_web_server_at_the_address_is_said_as_that(home: pytest.MonkeyPatch,
@@ -199,26 +202,15 @@ def test_another_web_server_at_the_address_is_said_as_that(home: pytest.MonkeyPa
         "PHONOS_URL: set PHONOS_URL=http://HOST:PORT"]
 
 
-class RedirectsOrPages(BaseHTTPRequestHandler):
+class RedirectsOrPages(NotPhonos):
     """Another web server answering a success or a redirect that is no API answer: a sign-in proxy's 302 with an
     empty body, or a 200 HTML page."""
 
-    def log_message(self, *args: Any) -> None:
-        pass
-
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         if self.path.startswith("/redirect"):
-            self.send_response(302)
-            self.send_header("location", "https://sso.example/login")
-            self.send_header("content-length", "0")
-            self.end_headers()
-            return
-        data = b"<html><body>Welcome</body></html>"
-        self.send_response(200)
-        self.send_header("content-type", "text/html")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+            self.answer(302, b"", {"location": "https://sso.example/login"})
+        else:
+            self.answer(200, b"<html><body>Welcome</body></html>")
 
 
 def test_a_redirect_or_a_page_that_is_no_json_is_said_as_another_server(home: pytest.MonkeyPatch,
