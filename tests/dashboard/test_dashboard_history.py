@@ -151,3 +151,20 @@ def test_back_from_seven_days_of_usage_shows_the_thirty_days(browser: Browser, s
     expect(page).to_have_url(re.compile(r"/usage\?days=7$"))
     expect(page.locator("[data-days='7']")).to_have_attribute("aria-pressed", "true")
     page.close()
+
+
+def test_a_job_id_in_the_search_box_links_to_that_job(browser: Browser, service: InProcessService, hugo: User,
+                                                      first_job: str) -> None:
+    """A job's id pasted into the name search (from a webhook's payload or a log) matched no name and the list said
+    only "No jobs match these filters" (a tester's finding): it says whose id it is, with a link to the job."""
+    page = jobs_from_a_job_page(browser, service, hugo, first_job)
+    page.locator("#filter-name").fill(first_job.upper())  # as some tools write a UUID
+    expect(page.locator("#found-by-id")).to_contain_text("it is the id of “Kinase first” (completed)")
+    page.locator("#open-found-job").click()
+    expect(page).to_have_url(re.compile(rf"/jobs/{first_job}$"))
+    expect(page.locator("h1")).to_have_text("Kinase first")
+
+    page.goto(f"{service.base_url}/jobs?name=00000000-0000-4000-8000-000000000000")  # an id of no job of hers
+    expect(page.locator("#clear-filters")).to_be_visible()
+    expect(page.locator("#found-by-id")).to_have_count(0)
+    page.close()

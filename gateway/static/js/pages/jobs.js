@@ -8,6 +8,8 @@ import {ACTIVE, STATUSES, ago, dateTime, duration, modelName, shortId} from '../
 
 export const title = 'Jobs';
 const PAGE_SIZE = 20;
+// A job's id as the API writes it (a UUID): searched for as an id when no job's name holds it.
+const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const FAST_POLL_MS = 2000; // while a job on screen is pending or running
 const SLOW_POLL_MS = 10000; // to notice jobs submitted elsewhere
 // A screen reader hears the jobs' status changes (the pills change silently), at most once in this long: a job
@@ -155,8 +157,8 @@ export async function render(main, {query}) {
   }}}, h('option', {value: ''}, 'All models'), models.map((m) => h('option', {value: m.id}, m.name)));
   modelSelect.value = state.model;
   let typing = null; // a search runs once the typing pauses, not on every key
-  const nameInput = h('input', {type: 'search', id: 'filter-name', placeholder: 'Search names', maxlength: '200',
-    'aria-label': 'Search job names', on: {
+  const nameInput = h('input', {type: 'search', id: 'filter-name', placeholder: 'Search names or job ids', maxlength: '200',
+    'aria-label': 'Search job names or job ids', on: {
       input: () => {
         clearTimeout(typing);
         typing = setTimeout(() => { state.name = nameInput.value.trim(); state.offset = 0; go({search: true}); }, 250);
@@ -347,13 +349,27 @@ export async function render(main, {query}) {
         : h('a', {class: 'btn small', href: link, 'aria-label': `Open ${name}`}, 'Open')));
   }
 
-  function emptyState() {
+  function emptyState(byId = null) {
     const filtered = state.model || state.status || state.name;
     return h('div', {class: 'empty'}, icon('empty'),
       h('div', {class: 'title'}, filtered ? 'No jobs match these filters' : 'No jobs yet'),
-      h('div', {}, filtered ? 'Try another name, model or status.' : whatToRun(models)),
+      byId ? jobWithThatId(byId)
+        : h('div', {}, filtered ? 'Try another name, model or status.' : whatToRun(models)),
       filtered ? h('button', {class: 'btn', type: 'button', id: 'clear-filters', on: {click: clearFilters}}, 'Show all jobs')
         : models.length ? h('a', {class: 'btn primary', href: '/submit'}, 'Submit your first job') : null);
+  }
+
+  /** The search was a job's id (pasted from a webhook, a log or the CLI), not a name: the job, one click away. */
+  function jobWithThatId(job) {
+    const label = job.name ? `“${job.name}”` : `${modelName(job.model)} job`;
+    return h('div', {id: 'found-by-id'}, `No job is named that, but it is the id of ${label} (${job.status}). `,
+      h('a', {href: `/jobs/${encodeURIComponent(job.job_id)}`, id: 'open-found-job'}, 'Open the job'));
+  }
+
+  /** The account's job whose id the search box holds (whatever the model and status filters), or null. */
+  async function jobNamedById(text) {
+    if (!JOB_ID.test(text)) return null;
+    try { return await api.get(`/v1/jobs/${encodeURIComponent(text.toLowerCase())}`); } catch { return null; }
   }
 
   /** "Show all jobs" under a filter that matches nothing: the way back was to undo the name, the model and the status
@@ -399,9 +415,11 @@ export async function render(main, {query}) {
       b.setAttribute('aria-pressed', String(on));
     });
     let page;
+    let byId = null; // the job whose id was searched for, when no name matched
     try {
       page = await api.get('/v1/jobs', {model: state.model, status: state.status, name: state.name, limit: PAGE_SIZE,
         offset: state.offset});
+      byId = !page.jobs.length && state.name ? await jobNamedById(state.name) : null;
     } catch (err) {
       replace(listArea, h('div', {class: 'card-body'}, h('div', {class: 'notice bad'}, h('div', {}, h('strong', {}, 'Could not load jobs'), err.message))));
       inFlight = false;
@@ -422,7 +440,7 @@ export async function render(main, {query}) {
     if (!page.jobs.length) {
       selected.clear();
       showBulkBar();
-      replace(listArea, emptyState());
+      replace(listArea, emptyState(byId));
     } else {
       const focus = focusedControl();
       // A person's new filter or page starts a new selection; a live refresh keeps it, with each job's new state.
