@@ -47,6 +47,7 @@ from jobservice.errors import ServiceUnavailable
 from jobservice.opaque_ids import PLAIN, IdCipher
 from jobservice.store import Row, Store
 from jobservice.webhook_events import TEST_EVENT
+from jobservice.webhook_failure_log import WebhookFailureLog
 from jobservice.webhooks import post_event_answer, signing_secrets
 from phonos_common.ratelog import RateLimitedLog
 
@@ -101,6 +102,7 @@ class WebhookSender:
         self._per_origin: Counter[str] = Counter()
         self._deliveries: set[asyncio.Task[None]] = set()
         self._failure_log = RateLimitedLog(log, 30)
+        self._receivers_log = WebhookFailureLog(log)  # a failing receiver: one line as it starts, not one an attempt
         # Answers the database refused, held until recorded (delivery id -> row, status, error, retry_after_s).
         self._held: dict[int, tuple[Row, int, str | None, float | None]] = {}
         self._housekeeping_at: float | None = 0.0  # when to finish deleted webhooks' deliveries next; None: done
@@ -297,6 +299,7 @@ class WebhookSender:
             async with self._db.transaction() as tx:
                 await tx.execute("mark_delivered", {"id": row["id"], "last_status": status, "now": now()})
             metrics.webhook_delivery(row["event"], "delivered")  # once committed: a refused commit is tried again
+            self._receivers_log.delivered(row["webhook_id"], receiver_host(row["url"]))
             return
         async with self._db.transaction() as tx:
             delay = self._backoff_base_s * (2 ** int(row["attempts"]))
@@ -314,7 +317,6 @@ class WebhookSender:
         # Which webhook and receiver, as the API and its owner know them (the webhook's id, the delivery log's id):
         # "webhook delivery 1 failed" left an operator to find both in the database.
         webhook, host, shown = row["webhook_id"], receiver_host(row["url"]), self.ids.text(int(row["id"]))
-        self._failure_log.log(logging.WARNING, "webhook.retry", "webhook %s delivery %s to %s failed: %s", webhook,
-                              shown, host, error or f"HTTP {status}",
-                              extra={"delivery": row["id"], "delivery_id": shown, "webhook": webhook, "host": host,
-                                     "status": status})
+        self._receivers_log.failed(webhook, shown, host, error or f"HTTP {status}",
+                                   extra={"delivery": row["id"], "delivery_id": shown, "webhook": webhook,
+                                          "host": host, "status": status})

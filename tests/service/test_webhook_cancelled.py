@@ -128,6 +128,7 @@ def test_a_failed_delivery_s_log_line_names_its_webhook_and_host_but_not_its_url
     fields = line.__dict__
     assert (fields["webhook"], fields["host"], fields["delivery_id"], fields["status"]) == (
         hook_id, "127.0.0.1", delivery["delivery_id"], 500)
-    assert line.getMessage() == f"webhook {hook_id} delivery {delivery['delivery_id']} to 127.0.0.1 failed: HTTP 500"
+    assert line.getMessage() == (f"webhook {hook_id} delivery {delivery['delivery_id']} to 127.0.0.1 failed: HTTP 500 "
+                                 "(said again every 10 min while it keeps failing)")
     said = line.getMessage() + " " + " ".join(str(v) for v in fields.values())
     assert "s3cret-token" not in said and receiver.url not in said
