@@ -297,3 +297,10 @@ def test_dock_help_says_how_its_result_files_are_named_without_a_name_flag_it_la
     dock, fold = (" ".join(verbs[verb].format_help().split()) for verb in ("dock", "fold"))
     assert "--name says" not in dock and "after each ligand's name in --ligands" in dock
     assert "--name says" in fold
+
+
+def test_login_help_says_where_the_key_is_stored_and_how_to_choose_the_file() -> None:
+    # A newcomer found PHONOS_CONFIG nowhere but a module's docstring: login's help said nothing of the file.
+    verbs = client_cli.build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    login = " ".join(verbs["login"].format_help().split())
+    assert "$PHONOS_CONFIG" in login and "~/.config/phonos/config.toml" in login and "PHONOS_API_KEY" in login

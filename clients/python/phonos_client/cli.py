@@ -1308,7 +1308,12 @@ def add_user_commands(sub: Any) -> None:
             parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
         return parser
 
-    login = command(sub.add_parser("login", help="store the server URL and your API key"), "login")
+    login = command(sub.add_parser(
+        "login", help="store the server URL and your API key",
+        description="Check the key against the server, then store the URL and key (mode 0600) in $PHONOS_CONFIG, "
+                    "else $XDG_CONFIG_HOME/phonos/config.toml, else ~/.config/phonos/config.toml; every other command "
+                    "reads them from there unless PHONOS_URL / PHONOS_API_KEY are set. Beside it, "
+                    "config.answered lists the addresses that answered (so a wrong address fails at once)."), "login")
     login.add_argument("--url", metavar="URL", help=f"server URL (default: PHONOS_URL or {config.DEFAULT_URL}); "
                                         "grpc://host:port for gRPC")
     login.add_argument("--api-key", metavar="KEY", help="the key (default: asked for, or read from standard input)")
