@@ -550,3 +550,18 @@ def test_a_record_rdkit_parses_but_cannot_sanitise_is_rejected_with_rdkits_reaso
     assert work.records[2].error is not None and work.records[2].error.startswith(
         'SDF record 3 ("flat ring") is not a readable molecule: Can\'t kekulize mol'), work.records[2].error
     assert [item["name"] for item in sent(work)] == ["good", "also good"]
+
+
+@pytest.mark.parametrize(("ligands", "says"), [("nosuch.smi", "phonos: nosuch.smi: no such file"),
+                                               ("dir.sdf", "phonos: dir.sdf: a directory, not a file")])
+def test_a_ligand_file_it_cannot_read_says_why_as_fold_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str], ligands: str,
+                                                            says: str) -> None:
+    # It printed Python's "phonos: [Errno 2] No such file or directory: 'nosuch.smi'" (a newcomer's finding).
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dir.sdf").mkdir()
+    monkeypatch.setenv("PHONOS_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("PHONOS_URL", f"http://127.0.0.1:{free_port()}")  # nobody: nothing may be sent
+    monkeypatch.setenv("PHONOS_API_KEY", "pk_x")
+    assert cli.main(["dock", "--protein", "550e8400-e29b-41d4-a716-446655440000", "--ligands", ligands]) == 2
+    assert capsys.readouterr().err.strip() == says

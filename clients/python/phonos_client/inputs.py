@@ -117,6 +117,12 @@ def read_text(path: Path) -> str:
         text = path.read_text()
     except UnicodeDecodeError:
         raise InputError(f"{path}: not a text file") from None
+    except FileNotFoundError:  # as `fold`'s FASTA says it, not Python's "[Errno 2] No such file or directory: '…'"
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: a directory, not a file") from None
+    except OSError as exc:  # unreadable (permissions, an I/O error): the system's words, without Python's
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if not text.strip():
         raise InputError(f"{path}: the file is empty")
     return text
