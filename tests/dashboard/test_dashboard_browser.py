@@ -192,7 +192,8 @@ def ca_steps_mostly_real(pdb: str) -> bool:
 def test_the_viewer_draws_a_cartoon_only_where_the_backbone_allows_one(ada_page: tuple[Page, Watched],
                                                                          service: ServiceProcess) -> None:
     """viewer.js's rule on made-up chains (not structures anyone is shown): 3.8 Å steps draw as a cartoon,
-    a chain of 9 Å steps does not, and one long step (a break the numbering does not show) is not enough."""
+    a chain of 9 Å steps does not, and one long step (a break the numbering does not show) is not enough; nor does
+    one of Cα atoms mostly 1.3 Å apart (tiny weights' collapsed chains drew as big folded sheets)."""
     page, _ = ada_page
     page.goto(f"{service.base_url}/jobs")
     verdicts = page.evaluate("""async () => {
@@ -205,12 +206,14 @@ def test_the_viewer_draws_a_cartoon_only_where_the_backbone_allows_one(ada_page:
             real: cartoonDrawable(chain(Array(19).fill(3.8))),
             spread: cartoonDrawable(chain(Array(19).fill(9))),
             one_break: cartoonDrawable(chain([...Array(9).fill(3.8), 30, ...Array(9).fill(3.8)])),
+            cis: cartoonDrawable(chain([...Array(9).fill(3.8), 2.9, ...Array(9).fill(3.8)])),
+            crowded: cartoonDrawable(chain([...Array(10).fill(1.3), ...Array(9).fill(3.8)])),
             numbered_breaks: cartoonDrawable(renumbered),
             ligand_only: cartoonDrawable([{chain: 'L', resi: 1, atom: 'C1', hetflag: true, x: 0, y: 0, z: 0}]),
         };
     }""")
-    assert verdicts == {"real": True, "spread": False, "one_break": True, "numbered_breaks": True,
-                        "ligand_only": True}
+    assert verdicts == {"real": True, "spread": False, "one_break": True, "cis": True, "crowded": False,
+                        "numbered_breaks": True, "ligand_only": True}
 
 
 def test_structure_page_draws_the_viewer_the_plddt_plot_and_the_pae_map(

@@ -239,7 +239,7 @@ def test_a_sticks_structures_distances_keep_their_unit_on_their_line(
     note = page.locator("#viewer-note")
     expect(note).to_contain_text("more than 4.2")
     text = note.text_content() or ""
-    assert "4.2\u00a0Å apart (3.8\u00a0Å in" in text, text
+    assert "4.2\u00a0Å or less than 2.6\u00a0Å apart (3.8\u00a0Å in" in text, text
     # Drawn as a cartoon on request, the note says so (it kept saying "Shown as sticks ... a cartoon would show").
     page.locator("#viewer[data-ready=true]").wait_for()
     page.click("#view-cartoon")

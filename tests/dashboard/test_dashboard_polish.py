@@ -422,12 +422,15 @@ def _pose_sdf(x: float, y: float, z: float) -> str:
 
 def test_the_docking_viewer_keeps_every_pose_in_view_as_one_is_picked(hana_page: Page) -> None:
     """Tiny random weights leave poses far from the receptor and from each other. The view was fitted to the
-    receptor and the first pose, and a pose picked next could be off the canvas (nothing orange on screen); the
-    whole complex is now framed with every pose, on a laptop's viewer and a phone's."""
+    receptor and the first pose, and a pose picked next could be off the canvas (nothing orange on screen); then it
+    was framed with every pose, hidden ones too, and the complex opened small and off-centre (a newcomer's finding).
+    It opens filled by the receptor and the pose shown, and is framed again when a pose picked would be off the
+    canvas, on a laptop's viewer and a phone's."""
     page = hana_page
     expect(page.locator("h1")).to_have_text("Jobs")
     receptor = _lopsided_pdb()
-    poses = [_pose_sdf(40, 0, 0), _pose_sdf(-30, 25, 5), _pose_sdf(0, -45, -10)]
+    # The first pose by the receptor, the others far from it: hidden, they are no reason to draw the complex small.
+    poses = [_pose_sdf(2, 0, 0), _pose_sdf(60, 30, 0), _pose_sdf(-60, 40, 5), _pose_sdf(0, -45, -10)]
     for width, height in ((770, 520), (356, 380)):
         drawn = page.evaluate("""async ([pdb, poses, width, height]) => {
             const {dockingViewer} = await import('/static/js/viewer.js');
@@ -439,6 +442,9 @@ def test_the_docking_viewer_keeps_every_pose_in_view_as_one_is_picked(hana_page:
             document.body.append(box);
             const view = await dockingViewer(box, pdb, poses);
             const rect = box.getBoundingClientRect();
+            const shown = view.viewer.selectedAtoms({model: [view.viewer.getModel(0), view.viewer.getModel(1)]});
+            const opened = view.viewer.modelToScreen(shown).map((p) => [p.x - rect.left - window.scrollX,
+                                                                      p.y - rect.top - window.scrollY]);
             const seen = [];
             for (let i = 0; i < poses.length; i += 1) {
                 view.show(i);
@@ -447,8 +453,12 @@ def test_the_docking_viewer_keeps_every_pose_in_view_as_one_is_picked(hana_page:
                                                                       p.y - rect.top - window.scrollY]));
             }
             view.show(0);
-            return seen;
+            return [opened, seen];
         }""", [receptor, poses, width, height])
+        opened, drawn = drawn
+        # What is shown at first (the receptor and pose 1) fills the viewer: its farthest atom near an edge.
+        reach = max(max(abs(x - width / 2) / (width / 2), abs(y - height / 2) / (height / 2)) for x, y in opened)
+        assert 0.8 <= reach <= 1.0, f"{width}x{height}: the complex opened at {reach:.2f} of the viewer"
         shot(page, f"82-docking-poses-in-view-{width}", full_page=False)
         for i, points in enumerate(drawn, start=1):
             outside = [(round(x), round(y)) for x, y in points if not (0 <= x <= width and 0 <= y <= height)]

@@ -231,10 +231,13 @@ function residueIndex(atoms) {
 }
 
 const CA_BOND_MAX = 4.2; // Å: consecutive Cα atoms of a real chain are 3.8 Å apart (trans) or 2.9 (cis)
+const CA_BOND_MIN = 2.6; // Å: closer than a cis peptide's, no chain is there either
 
 /** Whether a cartoon can show this chain: 3Dmol draws no ribbon across Cα–Cα gaps it takes for chain
  * breaks, so a backbone whose neighbouring Cα atoms are mostly too far apart (tiny random weights make such
- * structures) shows as almost nothing. `atoms`: objects with chain, resi, atom (its name), hetflag, x, y, z. */
+ * structures) shows as almost nothing; one whose Cα atoms are mostly crowded closer than any peptide (tiny weights
+ * make those too) drew as big folded sheets that are no chain at all (a newcomer's "large yellow sheets").
+ * `atoms`: objects with chain, resi, atom (its name), hetflag, x, y, z. */
 export function cartoonDrawable(atoms) {
   const cas = atoms.filter((a) => a.atom === 'CA' && !a.hetflag);
   let pairs = 0;
@@ -243,7 +246,8 @@ export function cartoonDrawable(atoms) {
     const [a, b] = [cas[i - 1], cas[i]];
     if (a.chain !== b.chain || b.resi !== a.resi + 1) continue; // a chain break in the file itself
     pairs += 1;
-    if (Math.hypot(a.x - b.x, a.y - b.y, a.z - b.z) > CA_BOND_MAX) gaps += 1;
+    const step = Math.hypot(a.x - b.x, a.y - b.y, a.z - b.z);
+    if (step > CA_BOND_MAX || step < CA_BOND_MIN) gaps += 1;
   }
   return pairs === 0 || gaps <= pairs / 4;
 }
@@ -338,9 +342,10 @@ export async function dockingViewer(container, complexPdb, poseRecords) {
   const receptorStyle = cartoonDrawable(receptor.selectedAtoms({})) ? 'cartoon' : 'sticks';
   const proteinStyle = receptorStyle === 'cartoon' ? {cartoon: {color: '#b8c4d4'}} : {stick: {color: '#b8c4d4', radius: 0.12}};
   let current = -1;
-  // Every pose is a model, drawn one at a time (the others have no style): "Whole complex" frames the receptor
-  // with all of them, so that the next pose is in view too (fitted to one, a pose of tiny random weights far from
-  // the receptor was off the canvas once picked).
+  // Every pose is a model, drawn one at a time (the others have no style). "Whole complex" frames the receptor with
+  // the pose shown, and frames them again when a pose picked would be off the canvas (tiny random weights leave
+  // poses far from the receptor). Framed with every pose, hidden ones too, the complex opened small and off-centre
+  // (a newcomer's "looks broken"); fitted once to the first pose, the next one was off the canvas.
   const poses = poseRecords.map((record) => viewer.addModel(record, 'sdf'));
   for (const model of poses) viewer.setStyle({model}, {}); // a new model is drawn as lines until styled
   let pose = null;
@@ -358,19 +363,24 @@ export async function dockingViewer(container, complexPdb, poseRecords) {
     // Framed on the ligand: the pose picked now is framed in its turn. Was: the view stayed on the last pose, and
     // the next one (tiny random weights place them far apart) was off the canvas, the viewer blank.
     if (framed === framePose) framePose();
+    else if (opened && !inView({model: pose})) frameWhole();
   };
+  let opened = false; // the first view is fitted once every part of the viewer is there
+  const inView = (sel) => reachOf(viewer, container, viewer.selectedAtoms(sel)) <= 1;
   const home = turnOf(viewer);
-  const frameWhole = () => fitView(viewer, container, {}, STRUCTURE_FILL);
+  const complex = () => ({model: [receptor, pose]}); // the receptor and the pose shown, not the hidden poses
+  const frameWhole = () => fitView(viewer, container, complex(), STRUCTURE_FILL);
   const framePose = () => fitView(viewer, container, {model: pose}, POSE_FILL);
   framed = frameWhole;
   const whole = () => { framed = frameWhole; frameWhole(); };
   const onPose = () => { framed = framePose; framePose(); };
   show(0);
   whole(); // with real weights the pose sits in its pocket; with random ones it may not
+  opened = true;
   refitOnResize(viewer, container, () => framed());
   // 0 returns to the view the page opened with (the pose shown stays); the buttons frame the ligand or the whole
   // complex from where the person has turned it.
-  keyboardControls(viewer, container, () => { framed = frameWhole; fitView(viewer, container, {}, STRUCTURE_FILL, home); });
+  keyboardControls(viewer, container, () => { framed = frameWhole; fitView(viewer, container, complex(), STRUCTURE_FILL, home); });
   return {
     viewer,
     show,

@@ -358,9 +358,10 @@ function plainText(container) {
  * shows so little. Was the sticks' words after Cartoon was pressed. */
 function sticksNote(what, style = 'sticks') {
   return h('div', {class: 'small muted', id: 'viewer-note'},
-    `${what}: most neighbouring Cα atoms here are more than 4.2\u00a0Å apart (3.8\u00a0Å in a real chain), `,
-    style === 'sticks' ? 'so a cartoon would show almost nothing. Tiny random weights make such structures.'
-      : 'so it shows almost nothing of them; Sticks shows every atom. Tiny random weights make such structures.');
+    `${what}: most neighbouring Cα atoms here are more than 4.2\u00a0Å or less than 2.6\u00a0Å apart `,
+    '(3.8\u00a0Å in a real chain, 2.9\u00a0Å at a cis peptide), ',
+    style === 'sticks' ? 'so a cartoon would show almost nothing of a chain. Tiny random weights make such structures.'
+      : 'so it shows almost nothing of a chain; Sticks shows every atom. Tiny random weights make such structures.');
 }
 
 /** Why the job went back to waiting (the job's `requeue_reason`), in the scientist's words. */
