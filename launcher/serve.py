@@ -473,6 +473,7 @@ def taken_port(settings: ServiceSettings) -> str | None:
     from jobservice.server import CannotListen
 
     seen: dict[int, str] = {}
+    in_use: list[tuple[str, str, int, str]] = []
     for what, host_field, port_field, choose, choose_host in LISTENERS:
         host, port = getattr(settings, host_field), getattr(settings, port_field)
         if not is_local_address(host):  # a typo in the host is not "the port is in use"
@@ -484,8 +485,29 @@ def taken_port(settings: ServiceSettings) -> str | None:
             return f"{seen[port]} and {what} both ask for port {port}; choose another with {choose}"
         seen[port] = what
         if not can_listen(host, port):
-            return str(CannotListen(what, host, port, choose))
-    return None
+            in_use.append((what, host, port, choose))
+    if len(in_use) == 1:
+        return str(CannotListen(*in_use[0]))
+    # Every port in use said at once, with free ones to use: a second `phonos serve` on a shared host met the
+    # HTTP port, then on the next try the gRPC port, then the metrics port (a newcomer's three tries).
+    return taken_ports_said(in_use, set(seen)) if in_use else None
+
+
+def taken_ports_said(in_use: list[tuple[str, str, int, str]], asked: set[int]) -> str:
+    """One line for several listeners whose ports are in use: each one, and flags with ports free now."""
+    where = ", ".join(f"{what} on {host}:{port}" for what, host, port, _ in in_use)
+    settings = ", ".join(choose.split(" or ")[0] for _, _, _, choose in in_use)
+    flags = []
+    for _, host, port, choose in in_use:
+        flag = choose.split(" or ")[-1]
+        free = next((p for p in range(port + 1, min(port + 200, 65536)) if p not in asked and can_listen(host, p)),
+                    None)
+        if free is not None:
+            asked.add(free)
+            flags.append(f"{flag} {free}")
+    example = f" (free now: {' '.join(flags)})" if len(flags) == len(in_use) else ""
+    return (f"cannot listen for {where}: the ports are in use (or the address is not this machine's); choose others "
+            f"with {settings} or their flags{example}")
 
 
 def owner_free(settings: ServiceSettings) -> bool:

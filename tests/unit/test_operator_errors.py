@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import socket
 import sqlite3
 from collections.abc import Iterator
@@ -325,3 +326,34 @@ def test_credits_history_shows_each_change_and_its_note(operator_env: pytest.Mon
     assert capsys.readouterr().err == 'error: no account named "bob"\n'
     assert cli.main(["credits", "history", "--username", "ada", "--limit", "0", "--data-dir", data_dir]) == 2
     assert capsys.readouterr().err == "error: --limit must be between 1 and 100, got 0\n"
+
+
+@pytest.mark.unit
+def test_serve_says_every_taken_port_at_once_with_free_ones_to_use(operator_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A second `phonos serve` on a shared host met the HTTP port, then on its next try the gRPC port, then the
+    metrics port: three tries (a newcomer's finding). One line names all three, and flags with ports free now."""
+    operator_env.setenv("PHONOS_MODELS", "esmfold")
+    holders = []
+    for _ in range(3):
+        holder = socket.socket()
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        holders.append(holder)
+    try:
+        http, grpc, metrics = (h.getsockname()[1] for h in holders)
+        assert cli.main(["serve", "--data-dir", str(tmp_path / "var"), "--http-port", str(http), "--grpc-port",
+                         str(grpc), "--metrics-port", str(metrics)]) == 2
+    finally:
+        for holder in holders:
+            holder.close()
+    out, err = capsys.readouterr()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: cannot listen for HTTP on 127.0.0.1:{http}, gRPC on 127.0.0.1:{grpc}, metrics on "
+                          f"127.0.0.1:{metrics}: the ports are in use (or the address is not this machine's); choose "
+                          "others with PHONOS_HTTP_PORT, PHONOS_GRPC_PORT, PHONOS_METRICS_PORT or their flags "
+                          "(free now: --http-port "), err
+    suggested = dict(re.findall(r"(--[a-z]+-port) (\d+)", err.split("free now:")[1]))
+    assert set(suggested) == {"--http-port", "--grpc-port", "--metrics-port"}
+    assert len(set(suggested.values())) == 3 and not set(suggested.values()) & {str(http), str(grpc), str(metrics)}
+    assert out == "" and not (tmp_path / "var").exists()
