@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from launcher import serve as serve_module
+from launcher import shm_guard
 from launcher.shm_guard import RegionGuard, make_private
 from phonos_config.service import ServiceSettings
 from phonos_config.triton_access import GRPC_HEADER, HEADER, grpc_headers, http_headers, restriction_flags
@@ -73,12 +74,25 @@ def test_make_private_changes_only_our_regions_and_follows_no_link(tmp_path: Pat
     assert make_private(tmp_path, "region_ab12_") == []  # private already: nothing to do
 
 
-def test_the_guard_makes_regions_that_appear_later_private(tmp_path: Path) -> None:
-    guard = RegionGuard(tmp_path, "region_", poll_s=0.01).start()
+@pytest.mark.parametrize("inotify", [True, False], ids=["inotify", "polling"])
+def test_the_guard_makes_regions_that_appear_later_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            inotify: bool) -> None:
+    """Woken by inotify (the idle guard polled every 20 ms: ~1.5% of a core), or polling where it cannot be had."""
+    if inotify:
+        events = shm_guard.watch(tmp_path)
+        assert events is not None, "no inotify here: the guard would poll"
+        os.close(events)
+        monkeypatch.setattr(shm_guard, "RESCAN_S", 60.0)  # only an event can wake it within the test
+    guard = RegionGuard(tmp_path, "region_", poll_s=0.01 if not inotify else shm_guard.POLL_S, inotify=inotify).start()
     try:
+        _file(tmp_path, "other_late")  # not ours: left as it is
         late = _file(tmp_path, "region_late")
         wait_until(lambda: stat.S_IMODE(late.stat().st_mode) == 0o600, 5, 0.01)
         os.chmod(late, 0o644)  # Boost's fchmod after its create: put back at the next look
         wait_until(lambda: stat.S_IMODE(late.stat().st_mode) == 0o600, 5, 0.01)
+        os.rename(_file(tmp_path, "elsewhere"), tmp_path / "region_moved")  # moved in under our prefix
+        wait_until(lambda: stat.S_IMODE((tmp_path / "region_moved").stat().st_mode) == 0o600, 5, 0.01)
+        assert stat.S_IMODE((tmp_path / "other_late").stat().st_mode) == 0o644
     finally:
         guard.stop()
+    assert not guard._thread.is_alive()  # woken from its wait by stop(), not after RESCAN_S
