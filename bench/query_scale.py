@@ -300,6 +300,8 @@ def cases(lab: Lab, engine: str) -> list[Case]:
     page_ids = json.dumps(lab.pending_ids)
     listing = {"account_id": b, "status": None, "model": None, "name": None, "limit": 20, "offset": 0}
     since30 = now - 30 * DAY
+    month_to = int(now // DAY + 1) * int(DAY)  # the end of today (UTC), and 30 days back from it
+    month_from = month_to - 30 * int(DAY)
     pg = engine == "PostgreSQL"
     out = [
         Case("key lookup (every API call)", "get_key", {"key_hash": lab.key_hash}, "request"),
@@ -401,6 +403,11 @@ def cases(lab: Lab, engine: str) -> list[Case]:
              {"model": "diffdock", "error": "x", "error_code": "unavailable", "now": now, "owner": "svc"},
              "dispatch", writes=True),
         Case("operator: accounts list", "account_overview", {"now": now}, "operator"),
+        # `phonos accounts usage`: a month of every account, and of the busiest alone (--username); whole UTC days.
+        Case("operator: accounts usage (30 days)", "accounts_usage",
+             {"since": month_from, "until": month_to, "account_id": None}, "operator"),
+        Case("operator: accounts usage of one (30 days)", "accounts_usage",
+             {"since": month_from, "until": month_to, "account_id": b}, "operator"),
     ]
     if pg:
         out += [

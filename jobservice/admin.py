@@ -1,5 +1,5 @@
 """Admin operations on the store (SQLite in the data directory, or PostgreSQL): the `phonos keys`,
-`phonos credits` and `phonos users` commands and first start.
+`phonos accounts`, `phonos credits` and `phonos users` commands and first start.
 
 They open the database directly (the running service, if any, sees the changes on its next request:
 keys and sessions are read from the database on every request).
@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import TypeVar
 
 from jobservice.accounts import Accounts, NewKey
@@ -22,6 +23,7 @@ from jobservice.paging import check_page
 from jobservice.sessions import Sessions
 from jobservice.shares import JobShares
 from jobservice.store import Store, open_store
+from jobservice.usage_report import LabUsage, Period, lab_usage
 from jobservice.webhooks import Webhooks
 from phonos_config.service import ServiceSettings
 
@@ -212,6 +214,18 @@ async def list_accounts(settings: ServiceSettings) -> list[AccountOverview]:
             last_used_at=None if row["last_used_at"] is None else float(row["last_used_at"]),
             jobs=int(row["jobs"]), active_jobs=int(row["active_jobs"]), max_rate_limit=int(row["max_rate_limit"]))
             for row in rows]
+
+    return await _with_db(settings, work)
+
+
+async def accounts_usage(settings: ServiceSettings, *, period: Period, username: str | None,
+                         today: date) -> LabUsage:
+    """`phonos accounts usage`: every account's requests, credits and jobs over `period` (or `username`'s alone;
+    an unknown name is refused), as jobservice/usage_report.py counts them."""
+    async def work(db: Store) -> LabUsage:
+        account_id = None if username is None else await Accounts(db).account_id(username)
+        return await lab_usage(db, period, served_models=settings.models, retention_days=settings.usage_retention_days,
+                               today=today, account_id=account_id)
 
     return await _with_db(settings, work)
 

@@ -297,6 +297,41 @@ SELECT date(hour, 'unixepoch') AS day, SUM(requests) AS requests, SUM(credits_us
 FROM usage_hourly WHERE account_id = :account_id AND hour >= :since
 GROUP BY day ORDER BY day;
 
+-- name: accounts_usage
+-- The operator's usage report (`phonos accounts usage`, jobservice/usage_report.py): every account (or :account_id's
+-- alone; NULL: all), one row per model it submitted jobs of in [:since, :until) (one row with a NULL model where it
+-- submitted none), each carrying the account's requests and credits of the period. Credits are net of the refunds
+-- made in the period (the refund trigger's 'refund' counters), as /v1/usage counts them. The jobs are the period's
+-- submissions, deleted ones too (a deletion keeps the row), by the status they have now.
+-- Reads: each account's hours of the period on usage_hourly's primary key (account_id, hour, ...), its jobs of the
+-- period on jobs_account_submitted (account_id, created_at, ...) and each such job's row for its status.
+-- Both tables are read in loops over accounts, the one table whose statistics say how many times: with statistics
+-- (PRAGMA optimize) SQLite put a Bloom filter on usage_hourly or jobs joined to a CTE (whose size it cannot know),
+-- built by reading the whole table (bench/query_scale.py --statistics: one account's month 6 -> 45 ms). The counters
+-- in scalar subqueries; the CTEs MATERIALIZED, so each is read once, not once per model row. INDEXED BY, as
+-- usage_by_model's: there SQLite took an index on (account_id, model, ...) for the GROUP BY.
+WITH used AS MATERIALIZED (
+    SELECT a.id, a.username,
+           (SELECT COALESCE(SUM(u.requests), 0) FROM usage_hourly u
+            WHERE u.account_id = a.id AND u.hour >= :since AND u.hour < :until) AS requests,
+           (SELECT COALESCE(SUM(u.credits_used), 0) FROM usage_hourly u
+            WHERE u.account_id = a.id AND u.hour >= :since AND u.hour < :until) AS credits_used
+    FROM accounts a
+    WHERE :account_id IS NULL OR a.id = :account_id),
+submitted AS MATERIALIZED (
+    SELECT a.id AS account_id, j.model, COUNT(*) AS jobs, SUM(j.status = 'completed') AS completed,
+           SUM(j.status = 'failed') AS failed, SUM(j.status = 'cancelled') AS cancelled
+    FROM accounts a
+    JOIN jobs AS j INDEXED BY jobs_account_submitted
+        ON j.account_id = a.id AND j.created_at >= :since AND j.created_at < :until
+    WHERE :account_id IS NULL OR a.id = :account_id
+    GROUP BY a.id, j.model)
+SELECT used.username, used.requests, used.credits_used, s.model, COALESCE(s.jobs, 0) AS jobs,
+       COALESCE(s.completed, 0) AS completed, COALESCE(s.failed, 0) AS failed, COALESCE(s.cancelled, 0) AS cancelled
+FROM used
+LEFT JOIN submitted s ON s.account_id = used.id
+ORDER BY used.username, s.model;
+
 -- name: insert_webhook
 INSERT INTO webhooks (id, account_id, url, events, secret, created_at)
 VALUES (:id, :account_id, :url, :events, :secret, :now);

@@ -354,6 +354,35 @@ SELECT to_char(to_timestamp(hour) AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, CAST
 FROM usage_hourly WHERE account_id = :account_id AND hour >= CAST(:since AS DOUBLE PRECISION)
 GROUP BY day ORDER BY day;
 
+-- name: accounts_usage
+-- The operator's usage report, as SQLite's accounts_usage (jobservice/usage_report.py): every account (or
+-- :account_id's alone), one row per model of the jobs it submitted in [:since, :until) (a NULL model where none),
+-- each with the account's requests and credits of the period, net of refunds as /v1/usage counts them. :since and
+-- :until are whole seconds (UTC midnights), compared as BIGINT with usage_hourly.hour (an index range, not a cast
+-- of every row). The jobs LATERAL, per account: left to itself the planner hashed a sequential scan of every job
+-- ever submitted, which grows with the years of jobs kept, where each account's range of jobs_account_submitted
+-- reads the period's jobs alone (bench/query_scale.py: 21 ms for a month of 50 accounts at 100,000 jobs).
+WITH used AS MATERIALIZED (
+    SELECT a.id, a.username, CAST(COALESCE(SUM(u.requests), 0) AS BIGINT) AS requests,
+           CAST(COALESCE(SUM(u.credits_used), 0) AS BIGINT) AS credits_used
+    FROM accounts a
+    LEFT JOIN usage_hourly u
+        ON u.account_id = a.id AND u.hour >= CAST(:since AS BIGINT) AND u.hour < CAST(:until AS BIGINT)
+    WHERE CAST(:account_id AS BIGINT) IS NULL OR a.id = :account_id
+    GROUP BY a.id)
+SELECT used.username, used.requests, used.credits_used, j.model, COALESCE(j.jobs, 0) AS jobs,
+       COALESCE(j.completed, 0) AS completed, COALESCE(j.failed, 0) AS failed, COALESCE(j.cancelled, 0) AS cancelled
+FROM used
+LEFT JOIN LATERAL (
+    SELECT model, COUNT(*) AS jobs, COUNT(*) FILTER (WHERE status = 'completed') AS completed,
+           COUNT(*) FILTER (WHERE status = 'failed') AS failed,
+           COUNT(*) FILTER (WHERE status = 'cancelled') AS cancelled
+    FROM jobs
+    WHERE account_id = used.id AND created_at >= CAST(:since AS DOUBLE PRECISION)
+      AND created_at < CAST(:until AS DOUBLE PRECISION)
+    GROUP BY model) j ON true
+ORDER BY used.username, j.model;
+
 -- name: insert_webhook
 INSERT INTO webhooks (id, account_id, url, events, secret, created_at)
 VALUES (:id, :account_id, :url, :events, :secret, :now);
