@@ -9,6 +9,7 @@
     phonos accounts list [--json]
     phonos accounts update --username NAME --max-rate-limit M [--json]
     phonos accounts activity --username NAME [--limit N] [--offset N] [--action A] [--json]
+    phonos accounts usage [--days N | --since YYYY-MM-DD [--until YYYY-MM-DD]] [--username NAME] [--json | --csv]
     phonos credits add --username NAME --amount N [--note TEXT] [--json]   (N < 0 takes credits back)
     phonos credits history --username NAME [--limit N] [--offset N] [--json]
     phonos users set-password --username NAME [--password-stdin]
@@ -40,6 +41,7 @@ from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 from phonos_client.cli import EXIT, OPERATOR_VERBS, Parser, add_user_commands, add_version, name_the_verbs
+from phonos_client.flag_ranges import WholeNumber
 from phonos_client.flag_words import in_flag_words
 from phonos_client.pipes import ending_quietly_on_a_closed_pipe
 from phonos_models.alphafold2 import build_db
@@ -54,7 +56,8 @@ from jobservice.messages import activity_json
 from jobservice.private_files import private_umask, secure_data_dir
 from jobservice.process_exit import end_without_teardown
 from jobservice.store import STORE_UNUSABLE, ConstraintViolation, store_unusable_message
-from launcher import tables
+from jobservice.usage_report import today_utc
+from launcher import tables, usage_table
 from launcher.serve_address import recorded as recorded_address
 from launcher.tables import When, rfc3339, said, said_error, said_line, shown, terminal_cells
 from phonos_config.json_text import json_value_text
@@ -344,6 +347,33 @@ def cmd_accounts_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_accounts_usage(args: argparse.Namespace) -> int:
+    """Every account's requests, credits and jobs over whole UTC days (launcher/usage_table.py prints them)."""
+    settings = _existing(_settings(args))
+    today = today_utc()
+    retention = settings.usage_retention_days
+    try:
+        period = usage_table.period_of(days=args.days, since=args.since, until=args.until, today=today,
+                                       retention_days=retention)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    report = _run(settings, lambda: admin.accounts_usage(settings, period=period, username=args.username, today=today))
+    warning = usage_table.retention_warning(report, retention)
+    if warning:
+        print(said(warning, sys.stderr), file=sys.stderr)
+    if args.json:
+        print(json.dumps(usage_table.as_json(report, retention)))
+    elif args.csv:
+        sys.stdout.write(usage_table.as_csv(report))
+    elif not report.accounts:
+        print("no accounts yet")
+    else:
+        print(said(usage_table.heading(report)))
+        print(shown(usage_table.header(report), usage_table.rows_of(report), numbers=usage_table.numbers(report),
+                    cells=terminal_cells()))
+    return 0
+
+
 def cmd_accounts_update(args: argparse.Namespace) -> int:
     settings = _existing(_settings(args))
     before, after = _run(settings, lambda: admin.set_max_rate_limit(settings, username=args.username,
@@ -630,6 +660,37 @@ class OperatorParser(Parser):
         sys.exit(status)
 
 
+# `phonos accounts usage --help`: what each column counts, and where its figures may fall short.
+ACCOUNTS_USAGE_HELP = (
+    "One row per account, those without usage and locked ones too, then the total. Days are UTC days, both ends "
+    "included, as GET /v1/usage counts them; the default is the calendar month so far (last month: --since "
+    "2026-04-01 --until 2026-04-30). REQUESTS: the account's API requests (REST, gRPC, dashboard; refused ones "
+    "too). CREDITS: credits charged less credits refunded in the period, as /v1/usage and the balance count them "
+    "(a refund counts on the day it was made). Both come from usage counters kept PHONOS_USAGE_RETENTION_DAYS "
+    "days (90 by default): a period reaching before that says so on stderr. JOBS and each model's column: jobs submitted in the "
+    "period, deleted ones too; COMPLETED, FAILED, CANCELLED: how many of them are in that state now (the rest are "
+    "pending or running). CSV: the total last, its username empty.")
+
+
+def _add_accounts_usage(accounts: argparse._SubParsersAction[OperatorParser]) -> None:
+    usage = accounts.add_parser("usage", help="every account's requests, credits and jobs over a period "
+                                              "(a month-end chargeback)", description=ACCOUNTS_USAGE_HELP)
+    period = usage.add_mutually_exclusive_group()
+    period.add_argument("--days", metavar="N", type=WholeNumber(1),
+                        help="the last N days, today included (1 to the usage retention, 90 by default)")
+    period.add_argument("--since", metavar="YYYY-MM-DD", type=usage_table.day, help="the period's first day")
+    usage.add_argument("--until", metavar="YYYY-MM-DD", type=usage_table.day,
+                       help="its last day, with --since (default today)")
+    usage.add_argument("--username", metavar="NAME", help="this account alone")
+    usage.add_argument("--data-dir", metavar="DIR", type=Path, help="state directory (default ./var)")
+    output = usage.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true",
+                        help="print one JSON object: period, models, `accounts` and `total`")
+    output.add_argument("--csv", action="store_true",
+                        help="print CSV with a header row, for a spreadsheet")
+    usage.set_defaults(func=cmd_accounts_usage)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OperatorParser(prog="phonos", description="Self-hosted ESMFold, AlphaFold2 and DiffDock API",
                     epilog=EXIT_CODES_HELP)
@@ -734,6 +795,7 @@ def build_parser() -> argparse.ArgumentParser:
     lock.add_argument("--data-dir", metavar="DIR", type=Path, help="state directory (default ./var)")
     lock.add_argument("--json", action="store_true", help="print one JSON object with what was ended")
     lock.set_defaults(func=cmd_accounts_lock)
+    _add_accounts_usage(accounts)
 
     credits = sub.add_parser("credits", help="account balances").add_subparsers(dest="credits_command", required=True)
     top_up = credits.add_parser("add", help="add credits to an account (a negative amount takes them back)")

@@ -69,7 +69,7 @@ def test_the_activity_log_names_a_key_by_its_id_and_name_once(data_dir: str,
 
 
 VERBS = [["keys", "list", "--username", "ada"], ["accounts", "list"], ["accounts", "activity", "--username", "ada"],
-         ["credits", "history", "--username", "ada"]]
+         ["credits", "history", "--username", "ada"], ["accounts", "usage"]]
 
 
 @pytest.mark.parametrize("columns", [60, 80, 120])
@@ -425,7 +425,8 @@ def test_a_usage_error_fits_a_narrow_terminal_broken_between_words(capsys: pytes
 
 @pytest.mark.parametrize(("argv", "said"), [
     (["accounts", "--data-dir", "var"],
-     "phonos accounts: say what to do before the options: list, activity, update, lock; see phonos accounts --help\n"),
+     "phonos accounts: say what to do before the options: list, activity, update, lock, usage; see phonos accounts "
+     "--help\n"),
     (["credits", "--data-dir", "var", "history", "--username", "ada"],
      "phonos credits: say what to do before the options: add, history (phonos credits history --data-dir var "
      "--username ada); see phonos credits --help\n"),
