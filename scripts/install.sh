@@ -50,9 +50,11 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   # torch first, from its pinned local CPU wheel; the constraints keep every later install from replacing it.
   .venv/bin/python -m pip install -q -c constraints.txt torch==2.13.0
   .venv/bin/python -m pip install -q -c constraints.txt -r requirements-dev.txt
-  .venv/bin/python -m pip install -q -c constraints.txt --no-deps -e .
+  # setuptools warns of every editable install that same-named folders may shadow it ("Editable installation",
+  # 9 lines each): this checkout is the package, so the warning is noise in the first command's output.
+  PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q -c constraints.txt --no-deps -e .
   # The client package (SDK + the users' `phonos` verbs); its one dependency, httpx, is in requirements.txt.
-  .venv/bin/python -m pip install -q -c constraints.txt --no-deps -e clients/python
+  PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q -c constraints.txt --no-deps -e clients/python
   .venv/bin/python - <<'PY'
 import numpy, torch
 assert numpy.__version__.startswith("1."), f"numpy {numpy.__version__}: the Triton python stub needs numpy < 2"
