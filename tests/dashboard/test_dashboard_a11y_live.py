@@ -205,6 +205,15 @@ def test_the_viewer_turns_and_the_plots_read_by_keyboard_and_still_by_pointer(br
     page.keyboard.press("Tab")  # the viewer is the stop after its buttons, drawn above it
     expect(viewer).to_be_focused()
     expect(keys).to_be_visible()
+    # On screen with the viewer it describes, in its box: it sat at the card's foot, under the note of a structure
+    # shown as sticks and below the screen's edge (a keyboard tester's finding).
+    on_screen, inside = page.evaluate("""() => {
+        const keys = document.querySelector('.viewer-keys').getBoundingClientRect();
+        const box = document.getElementById('viewer').getBoundingClientRect();
+        return [keys.top >= 0 && keys.bottom <= window.innerHeight,
+                keys.top >= box.top && keys.bottom <= box.bottom];
+    }""")
+    assert on_screen and inside, (on_screen, inside)
     shot(page, "a11y-live-viewer-focused", full_page=False)
     start = viewer_pixels(page)
     scrolled = page.evaluate("window.scrollY")

@@ -478,3 +478,47 @@ def test_a_receptor_jobs_reference_in_provenance_is_a_link_to_it(
     expect(guest.locator("#provenance")).to_contain_text(f"job {folded[:8]}")
     expect(guest.locator("#provenance a[data-job-ref]")).to_have_count(0)  # not the guest's to open
     guest.context.close()
+
+
+def test_a_deleted_receptor_job_is_not_a_link_in_provenance(browser: Browser, service: InProcessService, lena: User,
+                                                            client: ApiClient) -> None:
+    """Provenance named a deleted receptor job as a working link that led to "Job not found", while the Input card
+    said "(deleted since)" (a dashboard tester's finding): both say it now, and neither links."""
+    folded = client.wait_for(client.predict(name="receptor to delete").json()["job_id"])["job_id"]
+    (service.data_dir / "results" / folded[:2] / f"{folded}.pdb").write_text(RECEPTOR)
+    answer = client.post("/v1/predict", json={"model": "diffdock", "sequence": "CC(=O)Oc1ccccc1C(=O)O",
+                                               "params": {"protein_pdb": folded}})
+    docked = client.wait_for(answer.json()["job_id"])["job_id"]
+    assert client.delete(f"/v1/jobs/{folded}").status_code == 200
+    page = signed_in(browser, service, lena)  # type: ignore[arg-type]
+    page.goto(f"{service.base_url}/jobs/{docked}")
+    expect(page.locator("#receptor-job")).to_contain_text("(deleted since)")
+    gone = page.locator(f"#provenance [data-job-gone='{folded}']")
+    expect(gone).to_have_text(folded[:8])
+    expect(gone.locator("xpath=..")).to_contain_text(f"job {folded[:8]} (deleted since)")
+    expect(page.locator("#provenance a[data-job-ref]")).to_have_count(0)
+    page.close()
+
+
+def test_offline_a_delete_or_a_download_says_the_connection_not_failed_to_fetch(
+        browser: Browser, service: InProcessService, lena: User, client: ApiClient) -> None:
+    """Offline, Delete's and a download's toasts and the Share panel said only "Failed to fetch" (fetch's TypeError),
+    nothing of whether the job was deleted (a dashboard tester's finding)."""
+    job_id = client.wait_for(client.predict(name="offline").json()["job_id"])["job_id"]
+    page = signed_in(browser, service, lena)  # type: ignore[arg-type]
+    page.goto(f"{service.base_url}/jobs/{job_id}")
+    expect(page.locator("#delete-job")).to_be_visible()
+    page.context.set_offline(True)
+    try:
+        page.click("#delete-job")
+        page.click("dialog[open] button.danger")
+        toast = page.locator("#toasts")
+        expect(toast).to_contain_text("You are offline: nothing was sent, so nothing was changed. Try again once the "
+                                      "connection is back.")
+        expect(toast).not_to_contain_text("Failed to fetch")
+        page.click("#share-job")
+        expect(page.locator("#share-panel")).to_contain_text("You are offline: nothing was sent.")
+    finally:
+        page.context.set_offline(False)
+    assert client.get(f"/v1/jobs/{job_id}").status_code == 200  # not deleted, as it said
+    page.close()

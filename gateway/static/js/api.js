@@ -29,6 +29,28 @@ export function toSignInAfterSessionEnded() {
   location.assign(signInUrl());
 }
 
+/** A request that got no answer (the browser offline, the connection refused or cut): fetch's TypeError says only
+ * "Failed to fetch", which the pages showed as it was (a tester's "Failed to fetch" after Delete, with no word
+ * whether the job was deleted). `changing`: the request would have changed something (not a GET). */
+export function unreachable(changing) {
+  const offline = typeof navigator !== 'undefined' && navigator.onLine === false;
+  const message = offline
+    ? `You are offline: nothing was sent${changing ? ', so nothing was changed' : ''}. Try again once the connection is back.`
+    : `The server could not be reached (the connection failed)${changing ? ': the change may not have been made' : ''}. `
+      + 'Check the connection and try again.';
+  return new ApiError(0, {error: offline ? 'Offline' : 'Unreachable', message});
+}
+
+/** fetch, with a request that got no answer as an ApiError in words (unreachable) instead of a TypeError. */
+async function answered(url, init, changing) {
+  try {
+    return await fetch(url, init);
+  } catch (err) {
+    if (err instanceof TypeError) throw unreachable(changing);
+    throw err; // an abort the caller asked for
+  }
+}
+
 export async function request(method, path, {query, body, allow401 = false} = {}) {
   const url = new URL(path, location.origin);
   for (const [k, v] of Object.entries(query || {})) if (v !== undefined && v !== null && v !== '') url.searchParams.set(k, v);
@@ -39,10 +61,10 @@ export async function request(method, path, {query, body, allow401 = false} = {}
   if (!allow401) headers['X-Phonos-If-Signed-Out'] = 'status';
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (method !== 'GET' && csrfToken) headers['X-CSRF-Token'] = csrfToken;
-  const response = await fetch(url, {
+  const response = await answered(url, {
     method, headers, body: body === undefined ? undefined : JSON.stringify(body),
     credentials: 'same-origin', cache: 'no-store',
-  });
+  }, method !== 'GET');
   const text = await response.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = null; }
@@ -72,8 +94,8 @@ export async function download(jobOrPath, format) {
   const path = jobOrPath.startsWith('/') ? jobOrPath : `/v1/jobs/${encodeURIComponent(jobOrPath)}/download`;
   let response;
   for (let attempt = 1; ; attempt += 1) {
-    response = await fetch(`${path}?format=${encodeURIComponent(format)}`,
-      {credentials: 'same-origin', headers: {'X-Phonos-If-Signed-Out': 'status'}});
+    response = await answered(`${path}?format=${encodeURIComponent(format)}`,
+      {credentials: 'same-origin', headers: {'X-Phonos-If-Signed-Out': 'status'}}, false);
     if (response.status !== 429 || attempt >= DOWNLOAD_TRIES) break;
     const wait = Math.min(Number(response.headers.get('Retry-After')) || 1, DOWNLOAD_WAIT_MAX_S);
     await new Promise((resolve) => setTimeout(resolve, wait * 1000));
@@ -88,6 +110,19 @@ export async function download(jobOrPath, format) {
     throw new ApiError(response.status, body);
   }
   return response.text();
+}
+
+// Jobs asked after by jobGone, by id: the Input card and Provenance name the same receptor job, asked once.
+const gone = new Map();
+
+/** Whether the account's job `id` is gone (deleted since another job named it): true on a 404, false otherwise (a
+ * failed look is no news). A job page's links to a receptor job led to "Job not found" once it was deleted. */
+export function jobGone(id) {
+  if (!gone.has(id)) {
+    gone.set(id, api.get(`/v1/jobs/${encodeURIComponent(id)}`).then(() => false,
+      (err) => err instanceof ApiError && err.status === 404));
+  }
+  return gone.get(id);
 }
 
 /** The account's newest completed structure predictions (ESMFold and AlphaFold2, up to 100 of each), newest

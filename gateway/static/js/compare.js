@@ -88,7 +88,7 @@ export function compareCard(job, thisPdb, drawn, query) {
         h('span', {}, h('span', {class: 'sw', style: {background: OVERLAY_COLOR}}), 'Compared: ',
           other.jobId && !other.own ? h('a', {href: `/jobs/${encodeURIComponent(other.jobId)}`}, other.label) : other.label)),
       h('div', {class: 'compare-figures'},
-        figure('TM-score', num(found.tm, 3), `0–1, over this job’s ${num(found.lengthThis)} residues: ${tmMeaning(found.tm)}`, 'compare-tm'),
+        figure('TM-score', num(found.tm, 3), `0\u2060–\u20601, over this job’s ${num(found.lengthThis)} residues: ${tmMeaning(found.tm)}`, 'compare-tm'),
         figure('Cα RMSD', `${num(found.rmsd, 2)}\u00a0Å`, `over ${num(found.aligned)} paired residues, after the best fit of all of them`, 'compare-rmsd'),
         figure('Sequences', found.sameSequence ? 'Same' : `${Math.round(found.identity * 100)}%`,
           `${identity}; the other has ${num(found.lengthOther)} residues`, 'compare-identity')),

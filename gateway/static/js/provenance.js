@@ -3,6 +3,7 @@
 // a list of objects (ESMFold's and AlphaFold2's chains, AlphaFold2's per-model weights, its databases) one
 // small table: a row per item, a column per key.
 
+import {jobGone} from './api.js';
 import {h} from './dom.js';
 import {dateTime, duration, shortId} from './format.js';
 
@@ -38,7 +39,12 @@ function valueNode(key, value) {
   const id = referenced[1];
   const text = shortId(id);
   if (location.pathname.startsWith('/shared/')) return `job ${text}`;
-  return ['job ', h('a', {href: `/jobs/${encodeURIComponent(id)}`, class: 'mono', title: id, 'data-job-ref': id}, text)];
+  const link = h('a', {href: `/jobs/${encodeURIComponent(id)}`, class: 'mono', title: id, 'data-job-ref': id}, text);
+  // Deleted since: its id without a link (the link led to "Job not found"), as the Input card says it.
+  jobGone(id).then((deleted) => {
+    if (deleted) link.replaceWith(h('span', {class: 'mono', title: id, 'data-job-gone': id}, text), ' (deleted since)');
+  });
+  return ['job ', link];
 }
 
 const isObject = (v) => Boolean(v) && typeof v === 'object' && !Array.isArray(v);

@@ -200,7 +200,14 @@ const ZOOMS = {'+': ZOOM_STEP, '=': ZOOM_STEP, '-': 1 / ZOOM_STEP, '_': 1 / ZOOM
 function keyboardControls(viewer, container, reset) {
   const keys = h('div', {class: 'viewer-keys', id: `${container.id || 'viewer'}-keys`},
     'Arrow keys turn the molecule, + and − zoom, 0 resets the view.');
-  container.after(keys);
+  // In the viewer's own box, at its foot: placed by the card, it sat under whatever follows the viewer (the note of
+  // a structure shown as sticks), below the screen's edge while the viewer had the focus (a keyboard tester's find).
+  container.append(keys);
+  // Reached by Tab, the viewer is brought whole into sight where it fits, its keys' note with it (the browser
+  // scrolls only until some of it shows).
+  container.addEventListener('focus', () => {
+    if (container.matches(':focus-visible')) container.scrollIntoView({block: 'nearest'});
+  });
   container.tabIndex = 0;
   container.setAttribute('role', 'application');
   container.setAttribute('aria-roledescription', '3D viewer');

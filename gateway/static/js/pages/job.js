@@ -1,7 +1,7 @@
 // One job: live status, metrics, the 3D viewer (structure by pLDDT, or receptor + ranked poses),
 // pLDDT and PAE plots, every download and the provenance of the result.
 
-import {ApiError, api, download, toSignInAfterSessionEnded} from '../api.js';
+import {ApiError, api, download, jobGone, toSignInAfterSessionEnded} from '../api.js';
 import {pageHeader, refreshCredits} from '../app.js';
 import {compareCard} from '../compare.js';
 import {announce, busy, confirmDialog, copyText, focusIfLost, h, icon, replace, toast} from '../dom.js';
@@ -170,8 +170,8 @@ async function structureSection(job, files, query) {
     ? h('div', {class: 'small', id: 'plddt-which'}, `all atoms; ${num(perResidue, 1)} over residues (the plot)`) : null;
   const stats = h('div', {class: 'grid stats'},
     stat('Mean pLDDT', meanShown(mean, band), known ? [h('span', {class: ['band', band.cls]}, band.label), otherMean] : 'not known', {id: 'metric-plddt'}),
-    job.metrics?.ptm !== undefined ? stat('pTM', num(job.metrics.ptm, 3), 'Predicted TM-score, 0–1') : null,
-    job.metrics?.iptm !== undefined ? stat('ipTM', num(job.metrics.iptm, 3), 'Interface pTM of the complex, 0–1') : null,
+    job.metrics?.ptm !== undefined ? stat('pTM', num(job.metrics.ptm, 3), 'Predicted TM-score, 0\u2060–\u20601') : null,
+    job.metrics?.iptm !== undefined ? stat('ipTM', num(job.metrics.iptm, 3), 'Interface pTM of the complex, 0\u2060–\u20601') : null,
     stat('Length', length ? num(length) : '-', !length ? 'not known'
       : job.metrics?.num_chains ? `residues in ${job.metrics.num_chains} chains` : 'residues', {id: 'metric-length'}),
     // Amber relax (params.relax) of the rank-1 structure: clashing heavy-atom pairs before -> after, and the residues
@@ -198,7 +198,7 @@ async function structureSection(job, files, query) {
     h('div', {class: 'card-head'}, h('h2', {}, 'Structure'), plddtLegend()),
     h('div', {class: 'card-body'}, tools, container, which));
   const plots = h('div', {class: 'grid two'},
-    h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'pLDDT per residue'), h('span', {class: 'hint'}, 'Local confidence, 0–100')),
+    h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'pLDDT per residue'), h('span', {class: 'hint'}, 'Local confidence, 0\u2060–\u2060100')),
       h('div', {class: 'card-body'}, plddt.length ? plddtPlot(plddt, scores.sequence || '')
         : h('div', {class: 'muted'}, read ? 'No per-residue scores.' : 'Not shown: the scores file is damaged.'))),
     h('div', {class: 'card', id: 'pae-card'}, h('div', {class: 'card-head'}, h('h2', {}, 'Predicted aligned error'), h('span', {class: 'hint'}, 'Expected position error, Å')),
@@ -342,8 +342,8 @@ async function dockingSection(job, files) {
  * (it led to "Job not found: this job does not exist in your account", which read as an error of this page). */
 function receptorLink(id, words) {
   const link = h('a', {href: `/jobs/${encodeURIComponent(id)}`, id: 'receptor-job'}, words);
-  api.get(`/v1/jobs/${encodeURIComponent(id)}`).catch((err) => {
-    if (err instanceof ApiError && err.status === 404) link.replaceWith(h('span', {id: 'receptor-job'}, `${words} (deleted since)`));
+  jobGone(id).then((deleted) => {
+    if (deleted) link.replaceWith(h('span', {id: 'receptor-job'}, `${words} (deleted since)`));
   });
   return link;
 }
