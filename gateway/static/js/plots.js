@@ -35,11 +35,21 @@ function readByKeys(el, readout, keys, move) {
   el.setAttribute('role', 'application');
   el.setAttribute('aria-roledescription', 'plot');
   el.setAttribute('aria-describedby', keys.id);
-  el.addEventListener('focus', () => { readout.setAttribute('aria-live', 'polite'); move(null); });
+  // The browser scrolls a plot reached by Tab only until the plot itself is in view: the readout under it stayed
+  // below the window's edge (1366x768), so the arrow keys moved a cursor whose value no one saw. It is brought into
+  // view too, as little as need be; after the browser's own scroll (a frame later), and not for a click, whose
+  // pointer is on the plot already.
+  const inView = () => readout.scrollIntoView({block: 'nearest'});
+  el.addEventListener('focus', () => {
+    readout.setAttribute('aria-live', 'polite');
+    move(null);
+    if (el.matches(':focus-visible')) requestAnimationFrame(inView);
+  });
   el.addEventListener('blur', () => readout.removeAttribute('aria-live'));
   el.addEventListener('keydown', (event) => {
     if (event.altKey || event.ctrlKey || event.metaKey || !move(event.key)) return;
-    event.preventDefault(); // the page does not scroll
+    event.preventDefault(); // the page does not scroll...
+    inView(); // ...but for the readout
   });
 }
 
@@ -58,14 +68,86 @@ function niceStep(max, ticks) {
   return step;
 }
 
-/** pLDDT per residue on the four AlphaFold DB bands. */
-export function plddtPlot(values, sequence = '') {
-  return drawnForTheWidth(() => drawPlddt(values, sequence));
+/** A complex's chains along a plot's `n` residues: [{id, start, length}] in residue order, from the result JSON's
+ * `chains` ([{id, length, ...}], ESMFold's and AlphaFold2's, chains concatenated in that order). One span with no id
+ * for one chain, and for a list that is not one (an older result, a damaged one, lengths that do not add up to `n`):
+ * the plot is then numbered 1..n, as a single chain's always is. */
+function chainSpans(chains, n) {
+  const whole = [{id: '', start: 0, length: n}];
+  if (!Array.isArray(chains) || chains.length < 2) return whole;
+  const valid = chains.every((c) => c && typeof c.id === 'string' && c.id && Number.isInteger(c.length) && c.length > 0);
+  if (!valid || chains.reduce((sum, c) => sum + c.length, 0) !== n) return whole;
+  let start = 0;
+  return chains.map((c) => {
+    const span = {id: c.id, start, length: c.length};
+    start += c.length;
+    return span;
+  });
 }
 
-function drawPlddt(values, sequence) {
+/** Residue `i` (0-based, across the chains) as a person looks it up: "42" in a single chain, "B 12" in a complex,
+ * numbered within its chain as the PDB file and the viewer number it. */
+function residueName(spans, i) {
+  if (spans.length === 1) return String(i + 1);
+  const span = spans.findLast((c) => c.start <= i);
+  return `${span.id} ${i - span.start + 1}`;
+}
+
+/** "chains A (30 residues) and B (25 residues)": what a plot's text alternative adds for a complex. */
+function chainsSaid(spans) {
+  const each = spans.map((c) => `${c.id} (${c.length} residue${c.length === 1 ? '' : 's'})`);
+  return `chains ${each.slice(0, -1).join(', ')} and ${each[each.length - 1]}`;
+}
+
+/** Numbered ticks along a residue axis: [{i, label}] (i: 0-based across the chains). Each chain is numbered from 1
+ * at the step niceStep chooses for its share of `ticks` (one chain: niceStep(n, ticks), as the axis always was, but
+ * never under one residue: a 4-residue axis read "0.5", "1.5"); a
+ * tick whose label would run into the one before (`at(i)`: where residue i is drawn; `wide(label)`: the room its
+ * label takes, in the same units) is left out: a short chain's "10" beside its neighbour's "300". */
+function residueTicks(spans, ticks, at, wide) {
+  const n = spans.reduce((sum, c) => sum + c.length, 0);
+  const out = [];
+  for (const span of spans) {
+    const step = Math.max(1, niceStep(span.length, Math.max(1, Math.round((ticks * span.length) / n)))); // whole residues
+    for (let r = step; r <= span.length; r += step) {
+      const i = span.start + r - 1;
+      const last = out[out.length - 1];
+      if (last && at(i) - at(last.i) < (wide(last.label) + wide(String(r))) / 2 + 4) continue;
+      out.push({i, label: String(r)});
+    }
+  }
+  return out;
+}
+
+/** Where a complex's chain labels go: [{span, centre}], centred on each chain, a label left out where it would run
+ * into the one before (a chain a few residues long beside a long one; the readout still names its residues). */
+function chainLabels(spans, at, wide) {
+  const out = [];
+  for (const span of spans) {
+    const centre = (at(span.start) + at(span.start + span.length - 1)) / 2;
+    const last = out[out.length - 1];
+    if (last && centre - last.centre < (wide(last.span.id) + wide(span.id)) / 2 + 4) continue;
+    out.push({span, centre});
+  }
+  return out;
+}
+
+/** pLDDT per residue on the four AlphaFold DB bands. `chains`: the result JSON's (a complex's, [{id, length}]): a
+ * line between two chains, each chain's name above it and its residues numbered from 1, as AlphaFold's and
+ * ColabFold's plots mark them; without it a complex read as one chain of 55 residues. */
+export function plddtPlot(values, sequence = '', chains = []) {
+  return drawnForTheWidth(() => drawPlddt(values, sequence, chainSpans(chains, values.length)));
+}
+
+// The room an SVG label takes in a plot's units: 13-unit digits and capitals, ~0.6 of their size each, and a margin.
+const svgWide = (label) => label.length * 8;
+
+function drawPlddt(values, sequence, spans) {
   const small = narrow();
-  const W = small ? 340 : 560, H = small ? 230 : 300, L = 44, R = 12, T = 12, B = 36;
+  const complex = spans.length > 1;
+  // A complex's chain names get a strip of their own above the plot, which keeps its height.
+  const strip = complex ? 18 : 0;
+  const W = small ? 340 : 560, H = (small ? 230 : 300) + strip, L = 44, R = 12, T = 12 + strip, B = 36;
   const n = values.length;
   const x = (i) => L + (n <= 1 ? 0 : (i / (n - 1)) * (W - L - R));
   const y = (v) => T + (1 - v / 100) * (H - T - B);
@@ -78,31 +160,43 @@ function drawPlddt(values, sequence) {
   const yTicks = [0, 25, 50, 70, 90, 100].map((v) => s('g', {class: 'axis'},
     s('line', {x1: L - 4, x2: L, y1: y(v), y2: y(v)}),
     s('text', {x: L - 7, y: y(v) + 3.5, 'text-anchor': 'end'}, String(v))));
-  const step = niceStep(n, small ? 5 : 8);
-  const xTicks = [];
-  for (let r = step; r <= n; r += step) {
-    xTicks.push(s('g', {class: 'axis'}, s('line', {x1: x(r - 1), x2: x(r - 1), y1: H - B, y2: H - B + 4}),
-      s('text', {x: x(r - 1), y: H - B + 16, 'text-anchor': 'middle'}, String(r))));
-  }
+  const xTicks = residueTicks(spans, small ? 5 : 8, x, svgWide).map(({i, label}) => s('g', {class: 'axis'},
+    s('line', {x1: x(i), x2: x(i), y1: H - B, y2: H - B + 4}),
+    s('text', {x: x(i), y: H - B + 16, 'text-anchor': 'middle'}, label)));
+  // Between the last residue of a chain and the first of the next, from the chain names' strip to the axis.
+  const boundaries = spans.slice(1).map((c) => {
+    const at = (x(c.start - 1) + x(c.start)) / 2;
+    return s('line', {class: 'chain-boundary', x1: at, x2: at, y1: T - strip, y2: H - B, stroke: '#14213d',
+      'stroke-opacity': '0.7', 'stroke-dasharray': '4 3'});
+  });
+  const names = complex ? chainLabels(spans, x, svgWide).map(({span, centre}) => {
+    const room = x(span.start + span.length - 1) - x(span.start);
+    const name = room >= svgWide(`Chain ${span.id}`) ? `Chain ${span.id}` : span.id;
+    return s('text', {class: 'chain', x: centre, y: T - 5, 'text-anchor': 'middle'}, name);
+  }) : [];
   const cursor = s('line', {x1: 0, x2: 0, y1: T, y2: H - B, stroke: '#14213d', 'stroke-opacity': '0.35', visibility: 'hidden'});
   const readout = h('div', {class: 'small muted', id: 'plddt-readout'}, touchOnly()
     ? 'Touch the plot, or slide along it, to read a residue.'
     : 'Hover the plot, or focus it and press the arrow keys, to read a residue.');
   const keys = h('span', {class: 'sr-only', id: 'plddt-keys'},
     'Left and right arrow keys read one residue after another; Page Up and Page Down jump, Home and End go to the ends.');
-  const svg = s('svg', {viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'pLDDT per residue', id: 'plddt-plot'},
+  const named = complex ? `pLDDT per residue of ${chainsSaid(spans)}` : 'pLDDT per residue';
+  const svg = s('svg', {viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': named, id: 'plddt-plot'},
     bands,
     s('line', {class: 'axis', x1: L, x2: W - R, y1: H - B, y2: H - B, stroke: '#cbd5e1'}),
-    yTicks, xTicks,
+    yTicks, xTicks, boundaries, names,
     s('path', {d: path, fill: 'none', stroke: '#14213d', 'stroke-width': '1.6', 'stroke-linejoin': 'round'}),
     cursor,
-    s('text', {class: 'title', x: (L + W - R) / 2, y: H - 4, 'text-anchor': 'middle'}, 'Residue'),
+    s('text', {class: 'title', x: (L + W - R) / 2, y: H - 4, 'text-anchor': 'middle'},
+      complex ? 'Residue (numbered within each chain)' : 'Residue'),
     s('text', {class: 'title', x: 12, y: T + (H - T - B) / 2, transform: `rotate(-90 12 ${T + (H - T - B) / 2})`, 'text-anchor': 'middle'}, 'pLDDT'));
+  // The result's sequence has ':' between a complex's chains: without them, letter i is residue i's.
+  const letters = sequence.replaceAll(':', '');
   let at = 0; // the residue read last
   const show = (i) => {
     at = i;
     cursor.setAttribute('x1', x(i)); cursor.setAttribute('x2', x(i)); cursor.setAttribute('visibility', 'visible');
-    readout.textContent = `Residue ${i + 1}${sequence[i] ? ` (${sequence[i]})` : ''}: pLDDT ${values[i].toFixed(1)}`;
+    readout.textContent = `Residue ${residueName(spans, i)}${letters[i] ? ` (${letters[i]})` : ''}: pLDDT ${values[i].toFixed(1)}`;
   };
   // Pointer events: a mouse's moves, and a finger's touch and slide (a phone sends no mousemove while it slides).
   svg.style.touchAction = 'pan-y'; // a sideways slide reads residues; an upward one still scrolls the page
@@ -144,10 +238,15 @@ function paeColor(t) {
   return PAE_STOPS[PAE_STOPS.length - 1][1];
 }
 
-/** The PAE matrix (Å): row = aligned residue, column = scored residue. */
-export function paeHeatmap(pae, maxPae = 30) {
+/** The PAE matrix (Å): row = aligned residue, column = scored residue. `chains` as plddtPlot's: a complex's chain
+ * boundaries are drawn across the map both ways and its chains named along both axes. */
+export function paeHeatmap(pae, chains = [], maxPae = 30) {
+  return drawnForTheWidth(() => drawPae(pae, chainSpans(chains, pae.length), maxPae));
+}
+
+function paeCanvas(pae, maxPae, label) {
   const n = pae.length;
-  const canvas = h('canvas', {width: n, height: n, id: 'pae-canvas', role: 'img', 'aria-label': 'Predicted aligned error heatmap'});
+  const canvas = h('canvas', {width: n, height: n, id: 'pae-canvas', role: 'img', 'aria-label': label});
   const ctx = canvas.getContext('2d');
   const image = ctx.createImageData(n, n);
   for (let i = 0; i < n; i++) {
@@ -158,6 +257,38 @@ export function paeHeatmap(pae, maxPae = 30) {
     }
   }
   ctx.putImageData(image, 0, 0);
+  return canvas;
+}
+
+// The room an axis label of the PAE map takes (11 px type, app.css), in px.
+const htmlWide = (label) => label.length * 7 + 2;
+
+/** The PAE map's axes, drawn in HTML round the canvas and placed in percent of it, so they follow it as it shrinks:
+ * numbered ticks at the cells' centres, as the pLDDT plot's (each chain's numbered from 1), and for a complex the
+ * chains' names beside them and a line at each boundary, over the map. Only titles were there: a residue could not
+ * be found on the map without the pointer. Hidden from screen readers: the map's name and readout say it in words. */
+function paeAxes(spans) {
+  const n = spans.reduce((sum, c) => sum + c.length, 0);
+  const room = narrow() ? 200 : 360; // the map's width: 360 px at most, about 200 on a phone beside its scale
+  const at = (i) => ((i + 0.5) / n) * room;
+  const percent = (px) => `${(100 * px) / room}%`;
+  const ticks = residueTicks(spans, narrow() ? 4 : 6, at, htmlWide);
+  const axis = (cls, side) => h('div', {class: `pae-ticks ${cls}`, 'aria-hidden': 'true'},
+    ticks.map(({i, label}) => h('span', {style: {[side]: percent(at(i))}}, label)));
+  const complex = spans.length > 1;
+  const names = complex ? chainLabels(spans, at, htmlWide) : [];
+  const named = (cls, side) => complex ? h('div', {class: `pae-chains ${cls}`, 'aria-hidden': 'true'},
+    names.map(({span, centre}) => h('span', {style: {[side]: percent(centre)}}, span.id))) : null;
+  const lines = spans.slice(1).map((c) => [
+    h('div', {class: 'pae-boundary across', style: {top: `${(100 * c.start) / n}%`}}),
+    h('div', {class: 'pae-boundary down', style: {left: `${(100 * c.start) / n}%`}})]);
+  return {x: [axis('x', 'left'), named('x', 'left')], y: [named('y', 'top'), axis('y', 'top')], lines};
+}
+
+function drawPae(pae, spans, maxPae) {
+  const n = pae.length;
+  const canvas = paeCanvas(pae, maxPae, spans.length > 1 ? `Predicted aligned error heatmap of ${chainsSaid(spans)}`
+    : 'Predicted aligned error heatmap');
   const readout = h('div', {class: 'small muted', id: 'pae-readout'}, touchOnly()
     ? 'Touch the map to read a residue pair.'
     : 'Hover the map, or focus it and press the arrow keys, to read a residue pair.');
@@ -169,7 +300,7 @@ export function paeHeatmap(pae, maxPae = 30) {
   const show = (i, j) => {
     [ai, aj] = [i, j];
     Object.assign(mark.style, {left: `${(100 * j) / n}%`, top: `${(100 * i) / n}%`});
-    readout.textContent = `Aligned on residue ${i + 1}, scored residue ${j + 1}: ${pae[i][j].toFixed(1)} Å`;
+    readout.textContent = `Aligned on residue ${residueName(spans, i)}, scored residue ${residueName(spans, j)}: ${pae[i][j].toFixed(1)} Å`;
   };
   const readPair = (event) => {
     const box = canvas.getBoundingClientRect();
@@ -193,11 +324,15 @@ export function paeHeatmap(pae, maxPae = 30) {
       return true;
     });
   }
+  const axes = n ? paeAxes(spans) : {x: [], y: [], lines: []};
   return h('div', {}, keys,
     h('div', {class: 'pae'},
       h('div', {class: 'axis-y'}, 'Aligned residue'),
-      h('div', {class: 'figure'}, h('div', {class: 'pae-map'}, canvas, mark), h('div', {class: 'axis-x'}, 'Scored residue')),
-      h('div', {class: 'scale'}, h('span', {}, `${maxPae}+\u00a0Å`), h('div', {class: 'bar'}), h('span', {}, '0\u00a0Å'))),
+      axes.y,
+      h('div', {class: 'pae-map'}, canvas, axes.lines, mark),
+      h('div', {class: 'scale'}, h('span', {}, `${maxPae}+\u00a0Å`), h('div', {class: 'bar'}), h('span', {}, '0\u00a0Å')),
+      axes.x,
+      h('div', {class: 'axis-x'}, 'Scored residue')),
     readout);
 }
 
