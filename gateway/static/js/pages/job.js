@@ -199,10 +199,10 @@ async function structureSection(job, files, query) {
     h('div', {class: 'card-body'}, tools, container, which));
   const plots = h('div', {class: 'grid two'},
     h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'pLDDT per residue'), h('span', {class: 'hint'}, 'Local confidence, 0\u2060–\u2060100')),
-      h('div', {class: 'card-body'}, plddt.length ? plddtPlot(plddt, scores.sequence || '')
+      h('div', {class: 'card-body'}, plddt.length ? plddtPlot(plddt, scores.sequence || '', scores.chains)
         : h('div', {class: 'muted'}, read ? 'No per-residue scores.' : 'Not shown: the scores file is damaged.'))),
     h('div', {class: 'card', id: 'pae-card'}, h('div', {class: 'card-head'}, h('h2', {}, 'Predicted aligned error'), h('span', {class: 'hint'}, 'Expected position error, Å')),
-      h('div', {class: 'card-body'}, scores.pae ? paeHeatmap(scores.pae) : h('div', {class: 'muted', id: 'pae-missing'},
+      h('div', {class: 'card-body'}, scores.pae ? paeHeatmap(scores.pae, scores.chains) : h('div', {class: 'muted', id: 'pae-missing'},
         read ? 'This job has no PAE: AlphaFold2 computes it with the monomer_ptm preset.' : 'Not shown: the scores file is damaged.'))));
   const inputs = inputCard([
     read ? ['Sequence', scores.sequence || '-', 'mono sequence'] : ['Sequence', 'Not shown: the scores file is damaged.'],
