@@ -6,6 +6,7 @@ per signed-in user where the test does not end its session."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -233,6 +234,28 @@ def test_a_page_whose_first_calls_fail_says_so_inside_the_navigation_with_a_way_
     page.get_by_role("button", name="Try again").click()
     expect(page.locator("#filter-model")).to_be_visible()
     expect(page.locator("#load-failed")).to_have_count(0)
+
+
+def test_a_rate_limited_page_says_how_long_to_wait_and_its_button_counts_it_down(
+        cleo_page: Page, service: InProcessService) -> None:
+    """A 429 while the jobs page loaded said only "You have exceeded the rate limit", and Try again pressed at once
+    was refused again (a dashboard tester's finding): the Retry-After is said and counted down on the button."""
+    page = cleo_page
+    page.route("**/v1/models", lambda route: route.fulfill(
+        status=429, content_type="application/json", headers={"Retry-After": "3"},
+        body='{"error": "Rate limit exceeded", "message": "You have exceeded the rate limit of 300 requests per minute"}'))
+    page.goto(f"{service.base_url}/jobs")
+    failed = page.locator("main #load-failed")
+    expect(failed).to_contain_text("You have exceeded the rate limit of 300 requests per minute. It can be asked "
+                                   "again in 3 s.")
+    retry = page.locator("#load-retry")
+    expect(retry).to_be_disabled()
+    expect(retry).to_have_text(re.compile(r"^Try again in [1-3] s$"))
+    page.unroute("**/v1/models")
+    expect(retry).to_have_text("Try again", timeout=10_000)
+    expect(retry).to_be_enabled()
+    retry.click()
+    expect(page.locator("#filter-model")).to_be_visible()
 
 
 def test_a_job_page_goes_on_updating_after_a_failed_poll_and_a_503_is_not_job_not_found(

@@ -168,3 +168,18 @@ def test_a_job_id_in_the_search_box_links_to_that_job(browser: Browser, service:
     expect(page.locator("#clear-filters")).to_be_visible()
     expect(page.locator("#found-by-id")).to_have_count(0)
     page.close()
+
+
+def test_a_finished_jobs_row_is_two_tab_stops_not_three(browser: Browser, service: InProcessService, hugo: User,
+                                                        first_job: str) -> None:
+    """Its name and its Open go to the same page: a keyboard tester needed 77 presses from the top to the pager,
+    three a row. The box, then Open (named with the job); the name is still a link for the pointer."""
+    page = jobs_from_a_job_page(browser, service, hugo, first_job)
+    rows = page.locator("#jobs-body tr")
+    rows.nth(0).locator("input.pick").focus()
+    page.keyboard.press("Tab")
+    expect(rows.nth(0).locator("a.btn")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(rows.nth(1).locator("input.pick")).to_be_focused()
+    expect(rows.nth(0).locator("td.name a")).to_have_attribute("href", re.compile(r"^/jobs/"))
+    page.close()

@@ -5,11 +5,18 @@
 let csrfToken = null;
 
 export class ApiError extends Error {
-  constructor(status, body) {
+  constructor(status, body, retryAfter = null) {
     super((body && body.message) || `HTTP ${status}`);
     this.status = status;
     this.error = (body && body.error) || 'Error';
+    this.retryAfter = retryAfter; // seconds, from a 429's or 503's Retry-After; null when it named none
   }
+}
+
+/** A Retry-After header's seconds (a whole number, as the API sends it), or null. */
+function retryAfterOf(response) {
+  const seconds = Number(response.headers.get('Retry-After'));
+  return Number.isFinite(seconds) && seconds > 0 ? Math.ceil(seconds) : null;
 }
 
 // Set in this tab as a session that was open ends (api.js, the job page's stream): the sign-in page says why it is
@@ -73,7 +80,7 @@ export async function request(method, path, {query, body, allow401 = false} = {}
     toSignInAfterSessionEnded(); // the session ended (expired, signed out elsewhere, password changed)
     throw new ApiError(401, ended ? {error: 'Unauthorized', message: 'Your session has ended: sign in again.'} : data);
   }
-  if (!response.ok) throw new ApiError(response.status, data);
+  if (!response.ok) throw new ApiError(response.status, data, retryAfterOf(response));
   return data;
 }
 

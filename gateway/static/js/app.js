@@ -160,9 +160,25 @@ function notFound(main) {
  * try again, inside the navigation. It replaced the whole dashboard with a bare card before, the links and Sign out
  * gone, and only the browser's reload button to go on with. */
 function loadFailed(error, what = 'This page') {
+  const retry = h('button', {class: 'btn small', type: 'button', id: 'load-retry', on: {click: () => location.reload()}}, 'Try again');
+  // A rate limit (429) or a restart (503) that says when: the wait, counted down on the button, which works from
+  // then on (it said only "exceeded the rate limit", and a press at once was refused again).
+  let wait = error instanceof ApiError && error.retryAfter ? error.retryAfter : 0;
+  const text = String(error.message || error);
+  const said = wait ? `${/[.!?]$/.test(text) ? '' : '.'} It can be asked again in ${wait} s.` : '';
+  if (wait) {
+    retry.disabled = true;
+    const tick = () => {
+      retry.textContent = wait > 0 ? `Try again in ${wait} s` : 'Try again';
+      if (wait <= 0) { retry.disabled = false; return; }
+      wait -= 1;
+      setTimeout(tick, 1000);
+    };
+    tick();
+  }
   return h('div', {class: 'card notice bad', id: 'load-failed', role: 'alert'},
-    h('div', {class: 'grow'}, h('strong', {}, `${what} could not load`), String(error.message || error)),
-    h('button', {class: 'btn small', type: 'button', id: 'load-retry', on: {click: () => location.reload()}}, 'Try again'));
+    h('div', {class: 'grow'}, h('strong', {}, `${what} could not load`), text + said),
+    retry);
 }
 
 start().catch((error) => {
