@@ -7,6 +7,7 @@ keys and sessions are read from the database on every request).
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from jobservice.credit_history import CreditEntry, CreditHistory
 from jobservice.db import now
 from jobservice.errors import NotFound, echoed_id
 from jobservice.paging import check_page
+from jobservice.passwords import password_matches
 from jobservice.sessions import Sessions
 from jobservice.shares import JobShares
 from jobservice.store import Store, open_store
@@ -116,6 +118,16 @@ async def account_activity(settings: ServiceSettings, *, username: str, limit: i
         account_id = await Accounts(db).account_id(username)
         entries, page = await ActivityLog(db, log_days=0).page(account_id, limit=limit, offset=offset, action=action)
         return entries, page.total
+
+    return await _with_db(settings, work)
+
+
+async def password_still(settings: ServiceSettings, *, username: str, password: str) -> bool:
+    """Whether `password` still signs `username` in: the first start's generated one, changed meanwhile (`phonos
+    users set-password` while the models loaded), is not printed as if it did."""
+    async def work(db: Store) -> bool:
+        row = await db.read.fetch_one("account_by_username", {"username": username})
+        return row is not None and await asyncio.to_thread(password_matches, row["password_hash"], password)
 
     return await _with_db(settings, work)
 
