@@ -67,6 +67,7 @@ from jobservice.inference import (
     InvalidModelInput,
     ModelFailure,
     ModelOutOfMemory,
+    ModelProcessStopped,
 )
 from jobservice.jobs import ClaimedJob, JobRecord, JobStore, Lease, RequeueReason
 from jobservice.modelspecs.base import ModelSpec
@@ -88,6 +89,8 @@ CLAIM_FAILURE_LOG_S = 60.0  # while claims keep failing, one log line this often
 STATE_RETRY_FIRST_S = 0.2
 STATE_RETRY_MAX_S = 5.0
 GAVE_UP = "The job was interrupted {attempts} times by service restarts and was given up; submit it again"
+MODEL_GAVE_UP = ("The model's process stopped during each of the job's {attempts} runs, so it was given up; submit it "
+                 "again, and tell the operator if it happens again (the model server's log says why)")
 T = TypeVar("T")
 
 
@@ -417,6 +420,9 @@ class Dispatcher:
         except InferenceUnavailable as exc:
             await self._wait_for_model(job, exc)
             return
+        except ModelProcessStopped as exc:
+            await self._run_again_counted(job, exc)
+            return
         except Exception as exc:
             if isinstance(exc, InferenceError) and not isinstance(exc, InferenceTimeout):
                 self.outages.answered(job.model)  # a typed answer: the server is there
@@ -450,6 +456,24 @@ class Dispatcher:
                                                                                     "job_id": job_id})
             if self._lease is None or await self._jobs.status(job_id) == JobStatus.CANCELLED:
                 await asyncio.to_thread(self._results.remove, job_id)
+
+    async def _run_again_counted(self, job: JobRecord, stopped: ModelProcessStopped) -> None:
+        """The model's process died under the job (Triton's known segfault, a stub killed): it runs again, the run
+        counted, as a killed job service's jobs do; once it has had every attempt it fails, refunded. It failed as a
+        model error at once, though the README promises that the restart reruns what Triton held (a tester's job)."""
+        log.warning("the model's process stopped during job %s (run %d of %d): %s", job.id, job.attempts,
+                    self._max_attempts, stopped, extra={"action": "dispatch.model_process_stopped", "job_id": job.id,
+                                                        "model": job.model})
+        if job.attempts >= self._max_attempts:
+            failure = JobFailure(FailureKind.INTERRUPTED, MODEL_GAVE_UP.format(attempts=job.attempts))
+            tracing.set_job_outcome("failed", str(failure.kind))
+            await self._persist(partial(self._jobs.fail, job.id, failure, self.owner))
+            return
+        tracing.set_job_outcome("pending")
+        requeued = await self._persist(partial(self._jobs.requeue, job.id, self.owner,
+                                               reason=RequeueReason.MODEL_RESTARTED, max_attempts=self._max_attempts))
+        if requeued is not None and self._lease is None:
+            self._queues[job.model].put(job.id, job.account_id)  # still ours: queue it again by hand
 
     async def _wait_for_model(self, job: JobRecord, unavailable: InferenceUnavailable | None = None) -> None:
         """The model server is unavailable for this job (`unavailable`: it just said so): stop claiming the model's

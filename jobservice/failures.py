@@ -87,9 +87,10 @@ class JobFailure:
     @property
     def message(self) -> str:
         """The job's `error`: what happened, what it cost, what to do."""
+        reason = self.reason.rstrip(". ")  # a model's message ending in its own full stop read "healthy.; credits"
         if self.refund:
-            return f"{self.reason}; credits were refunded."
-        return f"{self.reason}. " + _CHARGED_SENTENCE[self.kind].format(
+            return f"{reason}; credits were refunded."
+        return f"{reason}. " + _CHARGED_SENTENCE[self.kind].format(
             remedy=SMALLER_INPUT.get(self.model, SMALLER_INPUT_ANY))
 
 

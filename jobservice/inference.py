@@ -78,6 +78,12 @@ class InferenceUnavailable(InferenceError):
     retrying: the same request may well succeed once the server is back."""
 
 
+class ModelProcessStopped(InferenceError):
+    """The model instance's process died under the call (Triton's python-backend stub crashed, or the server
+    segfaulted around it): the server's side, so the job runs again, but counted among its attempts, so an input
+    that kills its model's process every time still ends (refunded) instead of looping."""
+
+
 class InferenceTimeout(InferenceError):
     """The call outlived its client-side deadline (time queued at the server included). Not retried."""
 

@@ -53,6 +53,7 @@ class RequeueReason(StrEnum):
     SERVICE_LOST = "service_lost"  # its job service stopped renewing the lease (died, lost the database): counted
     SERVICE_RESTARTED = "service_restarted"  # its job service was killed mid-run and found it at its start: counted
     MODEL_UNAVAILABLE = "model_unavailable"  # the model server was unavailable before it computed: not counted
+    MODEL_RESTARTED = "model_restarted"  # the model's process stopped during the run (a crash): counted
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from jobservice.inference import (
     InferenceUnavailable,
     InvalidModelInput,
     ModelFailure,
+    ModelProcessStopped,
     ProgressCallback,
     capacity_of,
     model_failure,
@@ -66,6 +67,8 @@ class Failure(enum.Enum):
     INVALID_INPUT = "invalid_input"  # the model refused the input (INVALID_ARGUMENT)
     CANCELLED_BY_SERVER = "cancelled_by_server"  # the server dropped the request (CANCELLED)
     BROKEN_RESULT = "broken_result"  # the model answered tensors that break the result envelope
+    # The model instance's process died under the call (a stub crash: "Stub process '...' is not healthy").
+    PROCESS_STOPPED = "process_stopped"
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,9 @@ class InMemoryInference:
             raise InferenceUnavailable("CANCELLED: the model server dropped the request (scripted)")
         elif outcome is Failure.MODEL_ERROR:
             raise model_failure(f"{request.model} failed: RuntimeError: scripted model failure")
+        elif outcome is Failure.PROCESS_STOPPED:
+            raise ModelProcessStopped(f"the model instance's process stopped during the run (Stub process "
+                                      f"'{request.model}_0_0' is not healthy.) (scripted)")
         elif outcome is Failure.OUT_OF_MEMORY:  # classified from its message, as a real server's is
             raise model_failure("out of memory folding 1 sequence(s) of up to 400 residues (chunk_size off); use a "
                                 "smaller chunk_size or a shorter sequence (scripted)")

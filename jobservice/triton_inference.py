@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import Any
@@ -58,6 +59,7 @@ from jobservice.inference import (
     InferenceUnavailable,
     InvalidModelInput,
     ModelFailure,
+    ModelProcessStopped,
     ProgressCallback,
     Tensor,
     capacity_of,
@@ -72,6 +74,9 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 512 * 1024 * 1024
 HEALTH_PROBE_TIMEOUT_S = 2.0
 _UNAVAILABLE_CODES = frozenset({"StatusCode.UNAVAILABLE", "StatusCode.NOT_FOUND", "StatusCode.CANCELLED"})
+# The python backend's words for a model instance whose stub process died ("Stub process 'diffdock_0_0' is not
+# healthy."; "Failed to ... stub process ... unhealthy" in other versions).
+_STUB_GONE = re.compile(r"stub process .*(?:not healthy|unhealthy)", re.IGNORECASE)
 _CLIENT_WRITE_FAILED = 'Failed "execute_batch"'  # the debug string grpc.aio gives a request it could not send
 # Ask Triton to end a stream with the model's gRPC status code instead of a bare error string.
 _TYPED_STREAM_ERRORS = {"triton_grpc_error": "true"}
@@ -263,6 +268,8 @@ def classify_intake(exc: InferenceServerException) -> InferenceError:
     model is unavailable, anything else (input names, datatypes, shapes) is the input's fault."""
     message = str(exc.message() or exc)
     lowered = message.lower()
+    if _STUB_GONE.search(message):  # its process died: the server's side (see classify), never the input's fault
+        return ModelProcessStopped(f"the model instance's process stopped during the run ({message})")
     if "unknown model" in lowered or "not ready" in lowered or "not found" in lowered or "unavailable" in lowered:
         return InferenceUnavailable(f"NOT_FOUND: {message}")
     return InvalidModelInput(message)
@@ -275,6 +282,12 @@ def classify(exc: InferenceServerException) -> InferenceError:
         return InferenceTimeout(message)
     if status in _UNAVAILABLE_CODES:
         return InferenceUnavailable(f"{status.removeprefix('StatusCode.')}: {message}")
+    if _STUB_GONE.search(message):
+        # The model instance's process died under the call (the server segfaulting around it, a stub killed): the
+        # server's side, not the model's answer to the input. Run again as a restart's jobs are, within the job's
+        # attempts, so an input that kills its stub every time still ends (it failed as a model error, refunded,
+        # with the python backend's words: a tester's job lost to Triton's known crash, which the README says reruns).
+        return ModelProcessStopped(f"the model instance's process stopped during the run ({message})")
     if status == "StatusCode.INVALID_ARGUMENT":
         return InvalidModelInput(message)
     if status == "StatusCode.UNIMPLEMENTED":

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from phonos_client.models import Job
 
-from jobservice.memory_inference import InMemoryInference, Slow
+from jobservice.memory_inference import Failure, InMemoryInference, Slow
 from phonos.v1 import phonos_pb2 as pb
 from tests.support import ALL_STORES, DEFAULT_MODEL_REPOSITORY, ApiClient, InProcessService, wait_until
 
@@ -177,3 +177,25 @@ def test_a_model_loading_longer_than_the_window_fails_no_job_that_came_after_the
     assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "pending"
     twin.set_ready(loading, True)
     assert client.wait_for(job_id, timeout_s=30)["status"] == "completed"
+
+
+def test_a_job_whose_model_process_stopped_runs_again_counted_saying_why(twin_factory: type, tmp_path: Path) -> None:
+    """Triton's known segfault failed the job in flight at once as a model error ("diffdock failed: Stub process
+    'diffdock_0_0' is not healthy.; credits were refunded."), though the README says the restart reruns what Triton
+    held (a tester's job): it runs again, the run counted, saying why; one whose model process stops on every run
+    fails after its last, refunded, instead of looping."""
+    service = twin_factory.start(data_dir=tmp_path / "var", PHONOS_MAX_ATTEMPTS="3")
+    client = service.client(service.new_key(credits=100))
+    service.inference.script("esmfold", Failure.PROCESS_STOPPED)
+    job = client.wait_for(client.predict().json()["job_id"])
+    assert job["status"] == "completed", job
+    assert (job["attempt"], job["max_attempts"], job["requeue_reason"]) == (2, 3, "model_restarted"), job
+
+    service.inference.script("esmfold", *[Failure.PROCESS_STOPPED] * 3)
+    balance = client.get("/v1/account").json()["credits"]["balance"]
+    gone = client.wait_for(client.predict().json()["job_id"])
+    assert (gone["status"], gone["error_code"], gone["attempt"]) == ("failed", "interrupted", 3), gone
+    assert gone["error"] == ("The model's process stopped during each of the job's 3 runs, so it was given up; submit "
+                             "it again, and tell the operator if it happens again (the model server's log says why); "
+                             "credits were refunded.")
+    assert client.get("/v1/account").json()["credits"]["balance"] == balance

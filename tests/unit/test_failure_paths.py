@@ -8,8 +8,8 @@ import pytest
 from tritonclient.utils import InferenceServerException
 
 from jobservice.failures import FAILURE_CAUSES, OUT_OF_MEMORY, FailureKind, JobFailure, without_server_paths
-from jobservice.inference import ModelFailure, ModelOutOfMemory
-from jobservice.triton_inference import classify
+from jobservice.inference import ModelFailure, ModelOutOfMemory, ModelProcessStopped
+from jobservice.triton_inference import classify, classify_intake
 
 pytestmark = pytest.mark.unit
 
@@ -60,3 +60,35 @@ def test_out_of_memory_is_a_cause_of_model_errors_only() -> None:
     """A charged or other refunded failure keeps its code as its cause, whatever flag it was built with."""
     assert JobFailure(FailureKind.INVALID_INPUT, "x", out_of_memory=True).cause == "invalid_input"
     assert FAILURE_CAUSES[-1] == OUT_OF_MEMORY and set(FAILURE_CAUSES[:-1]) == {str(k) for k in FailureKind}
+
+
+@pytest.mark.parametrize("status", ["StatusCode.INTERNAL", "StatusCode.UNKNOWN"])
+def test_a_stub_process_that_died_is_the_servers_side_not_a_model_error(status: str) -> None:
+    """Triton's python backend ends the call of an instance whose stub died (the server segfaulting around it) with
+    "Stub process '<instance>' is not healthy.": the job runs again, counted (jobservice/dispatch.py), where it failed
+    as a model error. An error arriving on the stream itself (classify_intake) is not the input's fault either."""
+    message = "Stub process 'diffdock_0_0' is not healthy."
+    assert isinstance(classify(InferenceServerException(msg=message, status=status)), ModelProcessStopped)
+    assert isinstance(classify_intake(InferenceServerException(msg=message)), ModelProcessStopped)
+    assert isinstance(classify(InferenceServerException(msg="diffdock failed: RuntimeError: bad", status=status)),
+                      ModelFailure)
+
+
+def test_a_refunded_failure_s_message_has_one_stop_before_its_credits() -> None:
+    """A model's message ending in its own full stop read "... is not healthy.; credits were refunded."."""
+    assert JobFailure(FailureKind.MODEL_ERROR, "esmfold failed: it broke.").message == (
+        "esmfold failed: it broke; credits were refunded.")
+    assert JobFailure(FailureKind.INVALID_INPUT, "the ligand is wrong.").message.startswith(
+        "the ligand is wrong. The model rejected the input")
+
+
+def test_every_requeue_reason_is_in_the_contract_and_said_on_the_job_page() -> None:
+    """A new reason (model_restarted) must reach the API's allowed values and the dashboard's words."""
+    from jobservice.jobs import RequeueReason
+    from tests.support import REPO
+
+    proto = (REPO / "protos" / "phonos" / "v1" / "phonos.proto").read_text()
+    allowed = proto.split("optional string requeue_reason = 20")[1].split("\n")[0]
+    page = (REPO / "gateway" / "static" / "js" / "pages" / "job.js").read_text().split("const REQUEUE_REASONS")[1]
+    for reason in RequeueReason:
+        assert f'"{reason}"' in allowed and f"\n  {reason}: '" in page.split("};")[0], reason

@@ -31,7 +31,7 @@ class Job:
     # Set once the job went back from running to pending (why: requeue_reason) or is on its 2nd run or later.
     attempt: int | None = None
     max_attempts: int | None = None
-    requeue_reason: str | None = None  # service_stopped, service_lost, service_restarted or model_unavailable
+    requeue_reason: str | None = None  # service_stopped, service_lost, service_restarted, model_unavailable or model_restarted
     # Pending jobs only, where the server said (one job's read, its watch's first event): the jobs of its model that
     # will start before it (an estimate by the server's fair-share rule; 0: next to start), and those running now.
     jobs_ahead: int | None = None

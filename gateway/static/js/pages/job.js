@@ -370,6 +370,7 @@ const REQUEUE_REASONS = {
   service_lost: 'its job service stopped responding during the run, and another one took the job over',
   service_restarted: 'its job service stopped during the run, and took the job again when it restarted',
   model_unavailable: 'the model server was unavailable before it could compute, which does not count against it',
+  model_restarted: 'the model’s process stopped during the run (a crash of the model server, since restarted)',
 };
 
 /** "Attempt 2 of 3: its job service stopped responding during the run…" for a job that went back to waiting or is on
