@@ -102,3 +102,13 @@ def test_a_receptor_that_holds_a_lig_already_gets_the_pose_under_a_name_of_its_o
 
 def remark_text(text: str) -> str:
     return " ".join(line[10:].strip() for line in text.splitlines() if line.startswith("REMARK 250"))
+
+
+def test_the_bundle_readme_names_the_complex_ligand_as_the_pdb_does() -> None:
+    """The zip's README said "the rank-1 ligand pose (HETATM LIG, ...)" for a complex whose pose is LG1 (the receptor
+    held a LIG of its own): `grep LIG` found the receptor's ligand (a chemist tester's find)."""
+    from phonos_models.diffdock.serving import descriptions
+
+    renamed = {"complex_ligand": {"residue_name": "LG1", "chain": "L", "residue_number": 1}}
+    assert "(HETATM LG1, CONECT records)" in descriptions(renamed)["pdb"]
+    assert "(HETATM LIG, CONECT records)" in descriptions({})["pdb"]  # a pose under LIG, as most are

@@ -40,6 +40,11 @@ def test_bundle_holds_every_file_the_readme_and_the_confidence_plot(out: Docking
     for rank, confidence in enumerate(out.ranked_confidence, start=1):
         assert confidence is not None
         assert f"| {rank} | {round(confidence, 4)} | {confidence_band(confidence)} |" in readme
+    # The bands' edges as confidence_band draws them (the README said "low < -1.5"; -1.5 itself is low) and the
+    # complex's ligand named as the PDB names it.
+    assert "Bands: high > 0, moderate -1.5 < c <= 0, low <= -1.5" in readme
+    assert (confidence_band(-1.5), confidence_band(0.0)) == ("low", "moderate")
+    assert f"HETATM {out.metadata['complex_ligand']['residue_name']}, CONECT records" in readme
 
 
 def test_the_complex_names_in_full_the_weights_each_sdf_pose_names(out: DockingOutput) -> None:

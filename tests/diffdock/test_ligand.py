@@ -178,3 +178,17 @@ def test_an_embedding_past_its_budget_in_the_process_says_what_to_do(worker: Emb
                        r"coordinates within 1 s .*smaller or more rigid"):
         ligand.featurize(PEG48, seed=0, embed_budget_s=1, should_stop=lambda: False, worker=worker)
     assert worker.pid() is not None  # RDKit's own timeout ended the call: the process serves the next ligand
+
+
+@pytest.mark.unit
+def test_a_ligand_out_of_embedding_time_is_told_its_fixed_stereo_may_be_the_cause() -> None:
+    """A bridged bicycle's impossible @/@@ under a long chain ran out the embedding budget and was told only to dock a
+    smaller molecule, though larger chains without it embedded in seconds (a chemist tester's find). A ligand with
+    no stereo fixed is told what it was."""
+    from phonos_models.diffdock.conformer import embedding_exceeded
+
+    fixed = str(embedding_exceeded(Chem.AddHs(Chem.MolFromSmiles("[C@H]12CC[C@@H](CC1)C2COCC")), 120))
+    assert "its SMILES fixes 2 stereo element(s)" in fixed and "check them, or dock it with them left open" in fixed
+    assert "Otherwise dock a smaller or more rigid molecule" in fixed
+    plain = str(embedding_exceeded(Chem.AddHs(Chem.MolFromSmiles("CCCCOCCOCC")), 120))
+    assert "stereo" not in plain and "this server bounds the embedding of one ligand. Dock a smaller" in plain

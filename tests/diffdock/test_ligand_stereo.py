@@ -37,6 +37,9 @@ IBUPROFEN = "CC(C)Cc1ccc(cc1)C(C)C(=O)O"
         ("CC(=O)NC", 0, 0),  # an amide is no stereo element (it is a torsion; docs/diffdock.md)
         ("OC(=O)c1ccccc1OC(C)=O", 0, 0),  # aspirin
         ("[2H]C([2H])(C)O", 0, 0),  # a CD2 is no centre once deuterium is removed as hydrogen
+        ("CN=[N+]=[N-]", 0, 0),  # an azide's N is linear: no E/Z
+        ("C/C=N/O", 0, 0),  # an oxime as written
+        ("CC=NO", 0, 1),  # an oxime whose E/Z is open
     ],
 )
 def test_unspecified_stereo_is_counted(smiles: str, centres: int, bonds: int) -> None:
@@ -66,6 +69,21 @@ def test_docked_smiles_is_the_stereo_of_the_coordinates_and_the_submitted_stereo
     expected = {Chem.MolToSmiles(Chem.MolFromSmiles(s)) for s in ("C[C@H](N)C(=O)O", "C[C@@H](N)C(=O)O")}
     assert set(docked) == expected  # one pose each way, each named by its coordinates
     assert all(p.GetProp("canonical_smiles") == "CC(N)C(=O)O" for p in poses)  # the molecule as submitted
+
+
+@pytest.mark.unit
+def test_an_open_double_bond_is_written_as_its_coordinates_have_it_not_as_either() -> None:
+    """Left open in the SMILES, a double bond was written "either" (bond stereo 3), which tells every reader to
+    ignore the coordinates: each pose read back as CC=CC(=O)O while its geometry and docked_smiles said which
+    (a chemist tester's find). The submitted molecule keeps it open (canonical_smiles)."""
+    lig = ligand.featurize("CC=CC(=O)O", seed=0)
+    sdf = poses_sdf(lig.mol, [RankedPose(1, 0, 0.0, lig.pos.double().numpy())], {}, "CC=CC(=O)O")
+    [pose] = list(Chem.ForwardSDMolSupplier(io.BytesIO(sdf.encode())))
+    assert Chem.MolToSmiles(pose) == pose.GetProp("docked_smiles") and "/" in pose.GetProp("docked_smiles")
+    assert pose.GetProp("canonical_smiles") == "CC=CC(=O)O"
+    [double] = [line for line in sdf.splitlines() if line.startswith("  2  3  2")]
+    assert double == "  2  3  2  0"
+    assert lig.mol.GetBondBetweenAtoms(1, 2).GetStereo() == Chem.BondStereo.STEREONONE  # the ligand is not changed
 
 
 @pytest.fixture(scope="module")

@@ -53,13 +53,26 @@ class EmbeddingFailed(LigandError):
 
 
 def embedding_exceeded(mol: Chem.Mol, seconds: float) -> LigandError:
-    """The error of a ligand (with hydrogens) not embedded within `seconds`."""
+    """The error of a ligand (with hydrogens) not embedded within `seconds`. A ligand whose SMILES fixes stereo is
+    told that its stereo may be what cannot be built: a bridged bicycle's impossible @/@@ under a long chain ran out
+    the budget and was told only to dock a smaller molecule, while larger chains without it embedded in seconds
+    (a chemist tester's find)."""
+    stereo = _fixed_stereo(mol)
+    cause = (f"; its SMILES fixes {stereo} stereo element(s) (@/@@, / and \\), and stereo that no 3D structure can "
+             "have (a bridged or small ring's, most often) fails so too: check them, or dock it with them left "
+             "open" if stereo else "")
     return EmbeddingTimedOut(
         f"ligand of {mol.GetNumHeavyAtoms()} heavy atoms ({mol.GetNumAtoms()} with hydrogens) did not get 3D "
-        f"coordinates within {seconds:g} s (RDKit ETKDG); this server bounds the embedding of one ligand. Dock a "
-        "smaller or more rigid molecule (DiffDock is trained on drug-like ligands, mostly under 60 heavy "
-        "atoms), e.g. the part that binds, or a peptide with a protein-docking tool"
+        f"coordinates within {seconds:g} s (RDKit ETKDG); this server bounds the embedding of one ligand{cause}. "
+        f"{'Otherwise d' if stereo else 'D'}ock a smaller or more rigid molecule (DiffDock is trained on drug-like "
+        "ligands, mostly under 60 heavy atoms), e.g. the part that binds, or a peptide with a protein-docking tool"
     )
+
+
+def _fixed_stereo(mol: Chem.Mol) -> int:
+    """How many tetrahedral centres and double bonds the molecule's SMILES specified."""
+    return sum(1 for info in Chem.FindPotentialStereo(Chem.Mol(mol), cleanIt=True, flagPossible=False)
+               if info.specified == Chem.StereoSpecified.Specified)
 
 
 def embed_conformer(mol: Chem.Mol, seed: int, *, budget_s: float = DEFAULT_EMBED_BUDGET_S) -> tuple[Chem.Mol, bool]:

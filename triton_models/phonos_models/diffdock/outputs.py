@@ -120,6 +120,23 @@ def docked_smiles(pose: Chem.Mol) -> str:
     return Chem.MolToSmiles(Chem.RemoveHs(copy, sanitize=False))
 
 
+def _double_bonds_as_placed(pose: Chem.Mol) -> None:
+    """Each double bond whose E/Z the SMILES left open takes the E/Z its coordinates have. Left open, RDKit writes it
+    as "either" (bond stereo 3), which tells every reader to ignore the coordinates: each pose read back as
+    `CC=CC(=O)O` while its geometry and `docked_smiles` said `C/C=C\\C(=O)O` (a chemist tester's find). Stereocentres
+    need no such step: a molfile's readers take them from the coordinates."""
+    placed = Chem.Mol(pose)
+    Chem.AssignStereochemistryFrom3D(placed)
+    for bond, as_placed in zip(pose.GetBonds(), placed.GetBonds(), strict=True):
+        if (bond.GetBondType() == Chem.BondType.DOUBLE and bond.GetStereo() in _OPEN_BOND_STEREO
+                and as_placed.GetStereo() not in _OPEN_BOND_STEREO):
+            bond.SetStereoAtoms(*as_placed.GetStereoAtoms())
+            bond.SetStereo(as_placed.GetStereo())
+
+
+_OPEN_BOND_STEREO = frozenset({Chem.BondStereo.STEREONONE, Chem.BondStereo.STEREOANY})
+
+
 def poses_sdf(mol: Chem.Mol, poses: Sequence[RankedPose], provenance: Mapping[str, str],
               ligand_smiles: str | None = None) -> str:
     """All poses, ranked, with rank/confidence SD properties (parseable by RDKit and OpenBabel). Each record
@@ -135,6 +152,7 @@ def poses_sdf(mol: Chem.Mol, poses: Sequence[RankedPose], provenance: Mapping[st
             m.SetProp("ligand_smiles", ligand_smiles)
         m.SetProp("canonical_smiles", canonical)
         m.SetProp("docked_smiles", docked_smiles(m))
+        _double_bonds_as_placed(m)
         m.SetIntProp("rank", pose.rank)
         m.SetIntProp("sample_index", pose.sample_index)
         if pose.confidence is not None:

@@ -67,11 +67,18 @@ def summary(out: DockingOutput) -> bundle.Summary:
         ])),
         bundle.Section("Poses", (*bundle.table(columns, poses), "",
                                  f"Confidence: {CONFIDENCE_MEANING['scale']}, trained for "
-                                 f"{CONFIDENCE_MEANING['trained_for']}. Bands: high > 0, moderate -1.5 to 0, "
-                                 f"low < -1.5 ({CONFIDENCE_MEANING['source']}).")),
+                                 f"{CONFIDENCE_MEANING['trained_for']}. Bands: high > 0, moderate -1.5 < c <= 0, "
+                                 f"low <= -1.5 ({CONFIDENCE_MEANING['source']}).")),
     )
     warning = None if body.get("real_prediction", False) else TINY_WARNING
-    return bundle.Summary("DiffDock docking", warning, sections, DESCRIPTIONS)
+    return bundle.Summary("DiffDock docking", warning, sections, descriptions(out.metadata))
+
+
+def descriptions(metadata: dict[str, Any]) -> dict[str, str]:
+    """The bundle's file list, the complex's ligand residue named as the PDB names it: LG1 where the receptor has a
+    LIG of its own (the README said LIG, and `grep LIG` found the receptor's own ligand: a chemist tester's find)."""
+    residue = (metadata.get("complex_ligand") or {}).get("residue_name") or "LIG"
+    return DESCRIPTIONS | {"pdb": DESCRIPTIONS["pdb"].replace("HETATM LIG", f"HETATM {residue}")}
 
 
 def _pocket_line(pocket: dict[str, Any]) -> str:
