@@ -106,3 +106,15 @@ def test_a_docked_racemate_names_the_one_stereoisomer_every_pose_has(pipeline: D
     Chem.AssignStereochemistryFrom3D(conformer)
     assert isomer == Chem.MolToSmiles(conformer)  # the configuration RDKit's seeded embedding chose
     assert '"unspecified_stereocentres": 1' in out.result_json
+
+
+@pytest.mark.unit
+def test_stereo_that_only_deuterium_made_is_said_to_be_gone_with_it() -> None:
+    """[2H][C@H](O)c1ccccc1 docked as OCc1ccccc1 and the warning spoke only of the deuterium: the @ went unsaid (a
+    chemist tester's find)."""
+    lig = ligand.featurize("[2H][C@H](O)c1ccccc1", seed=0)
+    assert (lig.isotopic_hydrogens, lig.isotopic_stereo_lost) == (1, 1)
+    [note] = _warnings([], lig)["warnings"]
+    assert "1 deuterium/tritium atom(s) were removed" in note and "1 stereo element(s) the SMILES specified" in note
+    kept = ligand.featurize("[2H]C[C@H](N)C(=O)O", seed=0)  # a CH2D beside a centre of its own: nothing lost
+    assert kept.isotopic_stereo_lost == 0 and "stereo element" not in _warnings([], kept)["warnings"][0]

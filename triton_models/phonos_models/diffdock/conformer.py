@@ -57,7 +57,7 @@ def embedding_exceeded(mol: Chem.Mol, seconds: float) -> LigandError:
     told that its stereo may be what cannot be built: a bridged bicycle's impossible @/@@ under a long chain ran out
     the budget and was told only to dock a smaller molecule, while larger chains without it embedded in seconds
     (a chemist tester's find)."""
-    stereo = _fixed_stereo(mol)
+    stereo = specified_stereo(mol)
     cause = (f"; its SMILES fixes {stereo} stereo element(s) (@/@@, / and \\), and stereo that no 3D structure can "
              "have (a bridged or small ring's, most often) fails so too: check them, or dock it with them left "
              "open" if stereo else "")
@@ -69,8 +69,9 @@ def embedding_exceeded(mol: Chem.Mol, seconds: float) -> LigandError:
     )
 
 
-def _fixed_stereo(mol: Chem.Mol) -> int:
-    """How many tetrahedral centres and double bonds the molecule's SMILES specified."""
+
+def specified_stereo(mol: Chem.Mol) -> int:
+    """Tetrahedral centres and double bonds whose configuration the molecule specifies (on a copy)."""
     return sum(1 for info in Chem.FindPotentialStereo(Chem.Mol(mol), cleanIt=True, flagPossible=False)
                if info.specified == Chem.StereoSpecified.Specified)
 

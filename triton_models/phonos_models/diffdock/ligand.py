@@ -26,7 +26,7 @@ from rdkit.Chem.rdchem import BondType
 
 from phonos_models.common.errors import Cancelled
 
-from .conformer import DEFAULT_EMBED_BUDGET_S, embed_conformer, embedding_exceeded
+from .conformer import DEFAULT_EMBED_BUDGET_S, embed_conformer, embedding_exceeded, specified_stereo
 from .data import LIGAND_BOND_DIM, LIGAND_FEATURE_DIMS
 from .data import vocabulary_slot as _slot
 from .embed_worker import EmbedWorker
@@ -65,6 +65,9 @@ class Ligand:
     # conformer happened to get, the same in every pose; a double bond turns like a single one (the reference).
     unspecified_stereocentres: int = 0  # tetrahedral centres without @/@@
     unspecified_stereo_bonds: int = 0  # double bonds that could be E or Z, written without / or \ marks
+    # Stereo the SMILES specified that only its deuterium/tritium made ([2H][C@H](O)c1ccccc1: a CHD centre), gone
+    # with them: the warning says so (it spoke only of the isotopes, and the @ vanished unsaid).
+    isotopic_stereo_lost: int = 0
 
     @property
     def num_atoms(self) -> int:
@@ -222,6 +225,8 @@ def featurize(smiles: str, seed: int = 0, *, embed_budget_s: float = DEFAULT_EMB
     bond_index, bond_attr = bond_graph(heavy)
     tor_index, tor_mask = torsions(heavy)
     open_centres, open_bonds = unspecified_stereo(heavy)  # the docked molecule: a CHD centre is no centre here
+    isotopes = sum(1 for atom in mol.GetAtoms() if atom.GetAtomicNum() == 1)  # [H] is gone already
+    lost = max(0, specified_stereo(mol) - specified_stereo(heavy)) if isotopes else 0
     return Ligand(
         mol=heavy,
         x=atom_features(heavy),
@@ -232,7 +237,9 @@ def featurize(smiles: str, seed: int = 0, *, embed_budget_s: float = DEFAULT_EMB
         tor_mask=tor_mask,
         used_random_coords=used_random,
         fixed_stereo_bonds=sum(1 for b in heavy.GetBonds() if b.GetStereo() in _DEFINED_DOUBLE_BOND_STEREO),
-        isotopic_hydrogens=sum(1 for atom in mol.GetAtoms() if atom.GetAtomicNum() == 1),  # [H] is gone already
+        isotopic_hydrogens=isotopes,
         unspecified_stereocentres=open_centres,
         unspecified_stereo_bonds=open_bonds,
+        isotopic_stereo_lost=lost,
     )
+

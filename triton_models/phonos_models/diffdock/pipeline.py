@@ -305,8 +305,11 @@ def _warnings(receptor_notes: list[str], lig: ligand.Ligand) -> dict[str, list[s
         notes.append("RDKit's ETKDG could not embed the ligand: its starting conformer is random "
                      "coordinates relaxed with MMFF")
     if lig.isotopic_hydrogens:
+        lost = (f"; {lig.isotopic_stereo_lost} stereo element(s) the SMILES specified (@/@@, / or \\) existed only "
+                "through them and are gone too: the poses do not keep that configuration"
+                if lig.isotopic_stereo_lost else "")
         notes.append(f"the ligand's {lig.isotopic_hydrogens} deuterium/tritium atom(s) were removed as hydrogens are "
-                     "(DiffDock's ligand graph and poses hold heavy atoms only)")
+                     f"(DiffDock's ligand graph and poses hold heavy atoms only){lost}")
     notes += _stereo_warnings(lig)
     return {"warnings": notes} if notes else {}
 
