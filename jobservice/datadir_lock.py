@@ -10,6 +10,8 @@ import fcntl
 import os
 from pathlib import Path
 
+LOCK_FILE = "jobservice.lock"
+
 
 class DataDirLocked(RuntimeError):
     pass
@@ -17,7 +19,7 @@ class DataDirLocked(RuntimeError):
 
 class DataDirLock:
     def __init__(self, data_dir: Path) -> None:
-        self._path = data_dir / "jobservice.lock"
+        self._path = data_dir / LOCK_FILE
         self._fd: int | None = None
 
     def acquire(self) -> None:

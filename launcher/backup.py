@@ -13,7 +13,9 @@ then does it replace the destination's database. A backup cut short (a full disk
 earlier backup's database, whose files are all there, plus some files it does not name yet.
 
 Backing up into an earlier backup replaces its database and copies only the result files it lacks: a nightly
-`phonos backup /mnt/backup/phonos` costs the database plus the day's results. Restoring is starting from the
+`phonos backup /mnt/backup/phonos` costs the database plus the day's results. Once the new database is in, the
+files it no longer names (jobs deleted since, results that retention swept) are removed from the copy: a deleted
+job's results stayed in every later backup, and came back as orphans on a restore (an SRE tester's find). Restoring is starting from the
 copy: `phonos serve --data-dir DEST` (or moving it to where the data directory was, with the service stopped).
 On PostgreSQL the database is pg_dump's to copy; this command says so, with the shell line that dumps it and then
 copies the result files into DEST (`postgres_backup_command`), instead of copying half the state.
@@ -32,7 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobservice.datadir_lock import DataDirLock, DataDirLocked
+from jobservice.datadir_lock import LOCK_FILE, DataDirLock, DataDirLocked
 from jobservice.result_store_identity import marker_path
 from jobservice.results import ResultStore
 from launcher.serve_address import ADDRESS_FILE
@@ -56,6 +58,7 @@ class BackupReport:
     files_copied: int
     bytes_copied: int
     files_present: int  # already in DEST from an earlier backup
+    files_removed: int  # in DEST from an earlier backup, named by no job of this one (deleted or swept since)
     missing: tuple[str, ...]  # result files the database names but the data directory lacks
     seconds: float
 
@@ -64,6 +67,7 @@ class BackupReport:
         return {"destination": str(self.destination), "snapshot_at": rfc3339(self.snapshot_at), "jobs": self.jobs,
                 "database_bytes": self.database_bytes, "files_copied": self.files_copied,
                 "bytes_copied": self.bytes_copied, "files_already_there": self.files_present,
+                "files_removed": self.files_removed,
                 "missing_files": list(self.missing), "seconds": round(self.seconds, 3)}
 
 
@@ -99,20 +103,59 @@ def back_up(settings: ServiceSettings, destination: Path) -> BackupReport:
     _check_destination(source, destination, target.database_path)
     destination.mkdir(mode=0o700, parents=True, exist_ok=True)
 
-    snapshot_at = time.time()
-    snapshot = _copy_database(database, target.database_path)
-    try:
-        jobs, files = _index(snapshot)
-        copied, present, copied_bytes, missing = _copy_results(settings, target, files)
-        _copy_marker(settings, target)
-        os.sync()  # one flush for every file copied, instead of an fsync each (thousands of small files)
-        database_bytes = snapshot.stat().st_size
-        _install(snapshot, target.database_path)
-    finally:
-        snapshot.unlink(missing_ok=True)  # still there only when something above failed
+    with _destination_locked(destination):
+        snapshot_at = time.time()
+        snapshot = _copy_database(database, target.database_path)
+        try:
+            jobs, files = _index(snapshot)
+            copied, present, copied_bytes, missing = _copy_results(settings, target, files)
+            _copy_marker(settings, target)
+            os.sync()  # one flush for every file copied, instead of an fsync each (thousands of small files)
+            database_bytes = snapshot.stat().st_size
+            _install(snapshot, target.database_path)
+        finally:
+            snapshot.unlink(missing_ok=True)  # still there only when something above failed
+        # After the database: cut short before, the earlier backup's database still names what it names.
+        removed = _remove_unnamed(target, files)
     lost = _not_deleted_since(database, missing)
     return BackupReport(destination, snapshot_at, jobs, database_bytes,
-                        copied, copied_bytes, present, tuple(lost), time.monotonic() - started)
+                        copied, copied_bytes, present, removed, tuple(lost), time.monotonic() - started)
+
+
+def _remove_unnamed(target: ServiceSettings, files: list[tuple[str, str]]) -> int:
+    """Remove the destination's result files (and an interrupted copy's `.partial` ones) that no job of the backup
+    names; the results directory's other files (its database marker) stay. How many went."""
+    copies = ResultStore(target.results_dir)
+    named = {copies.path(job_id, name) for job_id, name in files}
+    removed = 0
+    for folder in target.results_dir.iterdir() if target.results_dir.is_dir() else ():
+        if not folder.is_dir() or folder.is_symlink() or len(folder.name) != 2:
+            continue  # result files live in results/<2 characters of the job id>/ (jobservice/results.py)
+        for path in folder.iterdir():
+            if path not in named and path.is_file() and not path.is_symlink():
+                path.unlink()
+                removed += 1
+    return removed
+
+
+@contextlib.contextmanager
+def _destination_locked(destination: Path) -> Iterator[None]:
+    """The destination's data-directory lock, held for the whole backup (a job service started on it meanwhile
+    would have its database replaced); its file removed after, where the backup made it (it was left, holding
+    the backup's pid)."""
+    lock_file = destination / LOCK_FILE
+    made = not lock_file.exists()
+    lock = DataDirLock(destination)
+    try:
+        lock.acquire()
+    except DataDirLocked as exc:
+        raise BackupError(f"{exc}: stop it, or back up to another directory") from None
+    try:
+        yield
+    finally:
+        if made:
+            lock_file.unlink(missing_ok=True)  # while still held: no service can have taken it in between
+        lock.release()
 
 
 def _copy_results(settings: ServiceSettings, target: ServiceSettings,
@@ -169,14 +212,6 @@ def _check_destination(source: Path, destination: Path, database: Path) -> None:
         raise BackupError(f"{destination} is not a backup as `phonos backup` leaves one: {served}. It is a data "
                           "directory a job service has run from, and backing up into it would replace its database "
                           "and lose what was done there; back up to a new directory (or move that one away first)")
-    if destination.is_dir():
-        lock = DataDirLock(destination)
-        try:
-            lock.acquire()  # a job service serving from the destination would have its database replaced
-        except DataDirLocked as exc:
-            raise BackupError(f"{exc}: stop it, or back up to another directory") from None
-        finally:
-            lock.release()
 
 
 # Files and folders a served data directory has and a backup never does: Triton's log, JAX's compilation cache,
@@ -206,7 +241,7 @@ def _served_from(destination: Path, database: Path) -> str | None:
 def _foreign(destination: Path, database: Path) -> bool:
     """The directory holds something besides what a first backup that was cut short leaves (result files, its
     database's partial copy): it is not ours to write into."""
-    ours = {"results", f".{database.name}.partial"}
+    ours = {"results", f".{database.name}.partial", LOCK_FILE}  # the lock: a backup killed while it held it
     return any(entry.name not in ours for entry in destination.iterdir())
 
 

@@ -595,7 +595,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
         print(said((f"database as of {tables.when(report.snapshot_at)}:", f"{report.jobs} jobs,",
                     tables.size(report.database_bytes)), indent="  "))
         print(said(("result files:", f"{report.files_copied} copied ({tables.size(report.bytes_copied)}),",
-                    f"{report.files_present} already there"), indent="  "))
+                    f"{report.files_present} already there"
+                    + (f", {report.files_removed} removed (no job of this backup names them)" if report.files_removed
+                       else "")), indent="  "))
         from launcher.banner import operator_program
 
         print(tables.restore_command(report.destination, operator_program()))
