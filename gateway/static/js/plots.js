@@ -101,14 +101,14 @@ function chainsSaid(spans) {
 
 /** Numbered ticks along a residue axis: [{i, label}] (i: 0-based across the chains). Each chain is numbered from 1
  * at the step niceStep chooses for its share of `ticks` (one chain: niceStep(n, ticks), as the axis always was, but
- * never under one residue: a 4-residue axis read "0.5", "1.5"); a
- * tick whose label would run into the one before (`at(i)`: where residue i is drawn; `wide(label)`: the room its
- * label takes, in the same units) is left out: a short chain's "10" beside its neighbour's "300". */
+ * a whole residue at least: a 4-residue axis read "0.5", "1.5"). A tick whose label would run into the one before
+ * is left out (`at(i)`: where residue i is drawn; `wide(label)`: the room its label takes, in the same units): a
+ * short chain's "10" beside its neighbour's "300". */
 function residueTicks(spans, ticks, at, wide) {
   const n = spans.reduce((sum, c) => sum + c.length, 0);
   const out = [];
   for (const span of spans) {
-    const step = Math.max(1, niceStep(span.length, Math.max(1, Math.round((ticks * span.length) / n)))); // whole residues
+    const step = Math.max(1, niceStep(span.length, Math.max(1, Math.round((ticks * span.length) / n))));
     for (let r = step; r <= span.length; r += step) {
       const i = span.start + r - 1;
       const last = out[out.length - 1];
