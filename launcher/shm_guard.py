@@ -141,8 +141,11 @@ class RegionGuard:
 
     def _sleep_until_ours(self, events: int) -> bool:
         """Wait for an event about a file named with our prefix, or RESCAN_S; False once stopped."""
+        waiting = select.poll()  # not select(): a descriptor numbered past 1023 is beyond its reach
+        waiting.register(events, select.POLLIN)
+        waiting.register(self._wake_read, select.POLLIN)
         while True:
-            ready, _, _ = select.select([events, self._wake_read], [], [], RESCAN_S)
+            ready = waiting.poll(RESCAN_S * 1000)
             if self._stopped.is_set():
                 return False
             if not ready:
