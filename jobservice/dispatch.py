@@ -242,15 +242,16 @@ class Dispatcher:
                              extra={"action": "dispatch.released", "job_id": job_id})
         self._interrupted.clear()
 
-    async def _hand_back(self, job_id: str, attempts: int, owner: str | None) -> None:
-        """A job whose process died after `attempts` runs: pending again, or failed (refunded) once it has had
-        them all."""
+    async def _hand_back(self, job_id: str, attempts: int, owner: str | None,
+                         reason: RequeueReason = RequeueReason.SERVICE_RESTARTED, gave_up: str = GAVE_UP,
+                         ) -> JobRecord | None:
+        """A job whose process (its job service's, or its model's: `reason`) died after `attempts` runs: pending
+        again (the record), or failed (refunded, `gave_up` saying why) once it has had them all (None)."""
         if attempts >= self._max_attempts:
-            await self._jobs.fail(job_id, JobFailure(FailureKind.INTERRUPTED, GAVE_UP.format(attempts=attempts)),
+            await self._jobs.fail(job_id, JobFailure(FailureKind.INTERRUPTED, gave_up.format(attempts=attempts)),
                                   owner)
-        else:
-            await self._jobs.requeue(job_id, owner, reason=RequeueReason.SERVICE_RESTARTED,
-                                     max_attempts=self._max_attempts)
+            return None
+        return await self._jobs.requeue(job_id, owner, reason=reason, max_attempts=self._max_attempts)
 
     async def _recover(self) -> None:
         for job_id, attempts in await self._jobs.orphaned():
@@ -465,13 +466,11 @@ class Dispatcher:
                     self._max_attempts, stopped, extra={"action": "dispatch.model_process_stopped", "job_id": job.id,
                                                         "model": job.model})
         if job.attempts >= self._max_attempts:
-            failure = JobFailure(FailureKind.INTERRUPTED, MODEL_GAVE_UP.format(attempts=job.attempts))
-            tracing.set_job_outcome("failed", str(failure.kind))
-            await self._persist(partial(self._jobs.fail, job.id, failure, self.owner))
-            return
-        tracing.set_job_outcome("pending")
-        requeued = await self._persist(partial(self._jobs.requeue, job.id, self.owner,
-                                               reason=RequeueReason.MODEL_RESTARTED, max_attempts=self._max_attempts))
+            tracing.set_job_outcome("failed", str(FailureKind.INTERRUPTED))
+        else:
+            tracing.set_job_outcome("pending")
+        requeued = await self._persist(partial(self._hand_back, job.id, job.attempts, self.owner,
+                                               RequeueReason.MODEL_RESTARTED, MODEL_GAVE_UP))
         if requeued is not None and self._lease is None:
             self._queues[job.model].put(job.id, job.account_id)  # still ours: queue it again by hand
 

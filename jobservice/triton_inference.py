@@ -262,14 +262,25 @@ def locked_out_message(url: str, details: str, sent: bool) -> str:
     return f"UNAVAILABLE: Triton at {url} {why} ({details})"
 
 
+def process_stopped(message: str) -> ModelProcessStopped | None:
+    """The python backend's word that the model instance's process died under the call (the server segfaulting
+    around it, a stub killed): the server's side, not the model's answer to the input. The job runs again as a
+    restart's jobs do, within its attempts, so an input that kills its stub every time still ends (it failed as a
+    model error, with the backend's words: a tester's job lost to Triton's known crash, which the README says reruns).
+    None for any other message."""
+    if not _STUB_GONE.search(message):
+        return None
+    return ModelProcessStopped(f"the model instance's process stopped during the run ({message})")
+
+
 def classify_intake(exc: InferenceServerException) -> InferenceError:
     """An error without a status code. On a stream opened with `triton_grpc_error` only Triton's own
     checks when it takes the request in (before any model code) arrive like this: an unknown or unloaded
     model is unavailable, anything else (input names, datatypes, shapes) is the input's fault."""
     message = str(exc.message() or exc)
     lowered = message.lower()
-    if _STUB_GONE.search(message):  # its process died: the server's side (see classify), never the input's fault
-        return ModelProcessStopped(f"the model instance's process stopped during the run ({message})")
+    if (stopped := process_stopped(message)) is not None:  # the server's side, never the input's fault
+        return stopped
     if "unknown model" in lowered or "not ready" in lowered or "not found" in lowered or "unavailable" in lowered:
         return InferenceUnavailable(f"NOT_FOUND: {message}")
     return InvalidModelInput(message)
@@ -282,12 +293,8 @@ def classify(exc: InferenceServerException) -> InferenceError:
         return InferenceTimeout(message)
     if status in _UNAVAILABLE_CODES:
         return InferenceUnavailable(f"{status.removeprefix('StatusCode.')}: {message}")
-    if _STUB_GONE.search(message):
-        # The model instance's process died under the call (the server segfaulting around it, a stub killed): the
-        # server's side, not the model's answer to the input. Run again as a restart's jobs are, within the job's
-        # attempts, so an input that kills its stub every time still ends (it failed as a model error, refunded,
-        # with the python backend's words: a tester's job lost to Triton's known crash, which the README says reruns).
-        return ModelProcessStopped(f"the model instance's process stopped during the run ({message})")
+    if (stopped := process_stopped(message)) is not None:
+        return stopped
     if status == "StatusCode.INVALID_ARGUMENT":
         return InvalidModelInput(message)
     if status == "StatusCode.UNIMPLEMENTED":

@@ -69,7 +69,6 @@ def embedding_exceeded(mol: Chem.Mol, seconds: float) -> LigandError:
     )
 
 
-
 def specified_stereo(mol: Chem.Mol) -> int:
     """Tetrahedral centres and double bonds whose configuration the molecule specifies (on a copy)."""
     return sum(1 for info in Chem.FindPotentialStereo(Chem.Mol(mol), cleanIt=True, flagPossible=False)

@@ -242,4 +242,3 @@ def featurize(smiles: str, seed: int = 0, *, embed_budget_s: float = DEFAULT_EMB
         unspecified_stereo_bonds=open_bonds,
         isotopic_stereo_lost=lost,
     )
-

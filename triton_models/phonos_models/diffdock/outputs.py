@@ -111,22 +111,25 @@ def _mol_with_positions(mol: Chem.Mol, positions: np.ndarray) -> Chem.Mol:
     return out
 
 
-def docked_smiles(pose: Chem.Mol) -> str:
-    """Isomeric SMILES of the pose as its coordinates have it: the configuration of each stereocentre and double
-    bond that the SMILES left open is decided by the conformer and the sampling, and `canonical_smiles` (the
-    molecule as submitted) does not say which. On a copy: the pose written keeps the submitted stereo flags."""
-    copy = Chem.Mol(pose)
-    Chem.AssignStereochemistryFrom3D(copy)
-    return Chem.MolToSmiles(Chem.RemoveHs(copy, sanitize=False))
-
-
-def _double_bonds_as_placed(pose: Chem.Mol) -> None:
-    """Each double bond whose E/Z the SMILES left open takes the E/Z its coordinates have. Left open, RDKit writes it
-    as "either" (bond stereo 3), which tells every reader to ignore the coordinates: each pose read back as
-    `CC=CC(=O)O` while its geometry and `docked_smiles` said `C/C=C\\C(=O)O` (a chemist tester's find). Stereocentres
-    need no such step: a molfile's readers take them from the coordinates."""
+def _as_placed(pose: Chem.Mol) -> Chem.Mol:
+    """A copy of the pose whose stereo is what its coordinates have (the pose itself keeps the submitted flags)."""
     placed = Chem.Mol(pose)
     Chem.AssignStereochemistryFrom3D(placed)
+    return placed
+
+
+def docked_smiles(pose: Chem.Mol, placed: Chem.Mol | None = None) -> str:
+    """Isomeric SMILES of the pose as its coordinates have it: the configuration of each stereocentre and double
+    bond that the SMILES left open is decided by the conformer and the sampling, and `canonical_smiles` (the
+    molecule as submitted) does not say which. `placed`: `_as_placed(pose)`, when the caller has it already."""
+    return Chem.MolToSmiles(Chem.RemoveHs(_as_placed(pose) if placed is None else placed, sanitize=False))
+
+
+def _double_bonds_as_placed(pose: Chem.Mol, placed: Chem.Mol) -> None:
+    """Each double bond whose E/Z the SMILES left open takes the E/Z its coordinates have (`placed`: _as_placed's).
+    Left open, RDKit writes it as "either" (bond stereo 3), which tells every reader to ignore the coordinates: each
+    pose read back as `CC=CC(=O)O` while its geometry and `docked_smiles` said `C/C=C\\C(=O)O` (a chemist tester's
+    find). Stereocentres need no such step: a molfile's readers take them from the coordinates."""
     for bond, as_placed in zip(pose.GetBonds(), placed.GetBonds(), strict=True):
         if (bond.GetBondType() == Chem.BondType.DOUBLE and bond.GetStereo() in _OPEN_BOND_STEREO
                 and as_placed.GetStereo() not in _OPEN_BOND_STEREO):
@@ -151,8 +154,9 @@ def poses_sdf(mol: Chem.Mol, poses: Sequence[RankedPose], provenance: Mapping[st
         if ligand_smiles is not None:
             m.SetProp("ligand_smiles", ligand_smiles)
         m.SetProp("canonical_smiles", canonical)
-        m.SetProp("docked_smiles", docked_smiles(m))
-        _double_bonds_as_placed(m)
+        placed = _as_placed(m)  # once a pose: its SMILES and its double bonds' E/Z
+        m.SetProp("docked_smiles", docked_smiles(m, placed))
+        _double_bonds_as_placed(m, placed)
         m.SetIntProp("rank", pose.rank)
         m.SetIntProp("sample_index", pose.sample_index)
         if pose.confidence is not None:
