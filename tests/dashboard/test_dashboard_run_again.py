@@ -71,3 +71,36 @@ def test_run_again_fills_the_form_from_the_jobs_request(browser: Browser, servic
     assert redone["params"] == original["params"] and redone["sequence"] == original["sequence"]
     assert watched.problems() == []
     page.context.close()
+
+
+def test_an_alphafold2_complex_runs_from_the_form_and_again(browser: Browser, service: InProcessService) -> None:
+    """The preset list held only monomer presets: a complex pasted into the box was sent as `monomer` and refused
+    ("a complex needs 'Model preset' 'multimer'", a choice the list lacked), and Run again of a multimer job fell
+    back to `monomer` and was refused the same way. The server's default (multimer for a complex) is now the
+    form's, and `multimer` a choice."""
+    gil = make_user(service, "gil")  # type: ignore[arg-type]
+    client = service.client(gil.api_key)
+    complex_ = "MKTAYIAKQR:GSHMASEPEPLL"
+    watched = Watched()
+    page = sign_in(browser, service, gil, watched)  # type: ignore[arg-type]
+    page.goto(f"{service.base_url}/submit?model=alphafold2")
+    expect(page.locator("#f-model_preset")).to_have_value("")
+    expect(page.locator("#f-model_preset option[value='multimer']")).to_have_count(1)
+    page.fill("#f-sequence", complex_)
+    page.click("#submit-job")
+    page.wait_for_url("**/jobs/*")
+    sent = client.get(f"/v1/jobs/{page.url.rsplit('/', 1)[1]}/input").json()
+    assert sent["sequence"] == complex_ and sent["params"]["model_preset"] == "multimer"  # the server's choice
+
+    multimer = client.post("/v1/predict", json={"model": "alphafold2", "sequence": complex_,
+                                                 "params": {"model_preset": "multimer", "num_recycles": 2}}).json()
+    page.goto(f"{service.base_url}/jobs/{multimer['job_id']}")
+    page.click("#run-again")
+    page.wait_for_url("**/submit?model=alphafold2*")
+    expect(page.locator("#f-model_preset")).to_have_value("multimer")
+    page.click("#submit-job")
+    page.wait_for_url("**/jobs/*")
+    again = client.get(f"/v1/jobs/{page.url.rsplit('/', 1)[1]}/input").json()
+    assert again["params"]["model_preset"] == "multimer" and again["sequence"] == complex_
+    assert watched.problems() == []
+    page.context.close()

@@ -27,13 +27,17 @@ const FORMS = {
   alphafold2: {
     blurb: 'Structure prediction with an MSA (search, your own A3M, or single sequence).',
     fields: [
-      ['sequence', 'Protein sequence', 'sequence', {help: 'One-letter amino-acid codes; the query of the MSA. Several FASTA records are one job each.'}],
-      ['model_preset', 'Model preset', 'select', {param: true, choices: ['monomer', 'monomer_ptm', 'monomer_casp14'], help: 'monomer_ptm adds pTM and the PAE map.'}],
+      ['sequence', 'Protein sequence', 'sequence', {help: 'One-letter amino-acid codes; the query of the MSA. A complex: its chains separated by colons (MKT…:GSH…). Several FASTA records are one job each.'}],
+      // Server default first: the API picks monomer for one chain and multimer for a complex, so a complex pasted
+      // into the box runs without a choice made (the list held only monomer presets, and a complex was refused).
+      ['model_preset', 'Model preset', 'select', {param: true, choices: ['', 'monomer', 'monomer_ptm', 'monomer_casp14', 'multimer'],
+        labels: {'': 'Server default (monomer; multimer for a complex)', multimer: 'multimer (AlphaFold-Multimer v3)'},
+        help: 'monomer_ptm adds pTM and the PAE map; multimer is the only preset for a complex (pTM, ipTM, PAE).'}],
       ['msa_mode', 'MSA', 'select', {param: true, choices: ['', 'single_sequence', 'a3m', 'search'], labels: {'': 'Server default', single_sequence: 'Single sequence', a3m: 'Upload an A3M', search: 'Search the server’s databases'}, help: 'Default: search when the server has sequence databases, else single sequence.'}],
       ['a3m', 'A3M file', 'file', {param: true, accept: '.a3m,.txt', help: 'Your own alignment (MSA “Upload an A3M”, or the default); its first record must be the query.'}],
-      ['max_msa_seqs', 'Max MSA sequences', 'int', {param: true, min: 1, max: 10000, placeholder: '512', help: '1–10000, default 512.'}],
-      ['num_recycles', 'Recycles', 'int', {param: true, min: 0, max: 24, placeholder: '3', help: '0–24, default 3.'}],
-      ['num_models', 'Models', 'int', {param: true, min: 1, max: 5, placeholder: '1', help: '1–5, ranked by mean pLDDT.'}],
+      ['max_msa_seqs', 'Max MSA sequences', 'int', {param: true, min: 1, max: 10000, placeholder: '512', help: '1–10000, default 512 (multimer 508).'}],
+      ['num_recycles', 'Recycles', 'int', {param: true, min: 0, max: 24, placeholder: '3', help: '0–24, default 3 (multimer 20, stopping early once the structure settles).'}],
+      ['num_models', 'Models', 'int', {param: true, min: 1, max: 5, placeholder: '1', help: '1–5, ranked by mean pLDDT (a complex by 0.8·ipTM + 0.2·pTM).'}],
       ['random_seed', 'Random seed', 'int', {param: true, min: 0, max: 2147483647, placeholder: '0'}],
       ['use_templates', 'Use templates', 'bool', {param: true, help: 'Needs a template database on the server.'}],
       ['relax', 'Amber relax', 'select', {param: true, choices: ['none', 'best', 'all'], labels: {none: 'No', best: 'Rank 1 only', all: 'Every model'}, help: 'Removes clashes; relaxed files come next to the unrelaxed ones.'}],
