@@ -30,6 +30,7 @@ import numpy as np
 from alphafold.model import modules, modules_multimer
 
 from phonos_models.alphafold2 import features as feats
+from phonos_models.alphafold2.compile_clock import compile_seconds
 from phonos_models.alphafold2.confidence import Confidence, summarize
 from phonos_models.alphafold2.msa import Alignment
 from phonos_models.common.chains import ChainLayout
@@ -93,6 +94,7 @@ class ModelOutput:
     confidence: Confidence
     recycles: int  # recycling passes run after the first (fewer than asked when the multimer stops early)
     seconds: float  # wall time of this model's passes
+    compile_seconds: float = 0.0  # of `seconds`, XLA compilation (compile_clock): a new program's first pass only
 
     @property
     def plddt(self) -> np.ndarray:  # [L] float32, 0–100
@@ -200,13 +202,13 @@ class _Network:
 
     def run(self, model_name: str, params: Any, features: Mapping[str, np.ndarray], layout: ChainLayout,
             num_recycles: int, random_seed: int, should_stop: ShouldStop, report: Report = ignore) -> ModelOutput:
+        start, compiled_before = time.perf_counter(), compile_seconds()
         length = len(layout.residues)
         bucket = int(features["aatype"].shape[-1])
         # On device from the start: later passes feed back device arrays, and jit
         # keys its cache on that too (numpy in → a second program).
         prev: Any = jax.device_put(self._prev(bucket))
         key = jax.random.PRNGKey(random_seed)
-        start = time.perf_counter()
         result: Any = None
         recycle = 0
         try:
@@ -239,6 +241,7 @@ class _Network:
             confidence=summarize(fetched, length, layout.chain_index, layout.ids),
             recycles=recycle,
             seconds=time.perf_counter() - start,
+            compile_seconds=compile_seconds() - compiled_before,
         )
 
 
