@@ -82,8 +82,9 @@ def test_triton_serves_a_prediction_with_a_user_msa(triton: object) -> None:
     a3m = f">query\n{QUERY}\n" + "".join(f">hom{k}\n{mutate(QUERY, every=k)}\n" for k in (3, 4, 5, 6, 7))
     progress: list = []
     result = infer(triton, {"num_recycles": 1, "a3m": a3m}, progress)
-    # model k of M, then each of its passes (num_recycles 1: 2 passes), reported while it ran
-    assert [(p.stage, p.step, p.total) for p in progress] == [("model", 0, 1), ("recycle", 0, 2), ("recycle", 1, 2)]
+    # model k of M, then each of its passes (num_recycles 1: 2 passes), reported while it ran; `step` of `total`
+    # counts the passes of every model
+    assert [(p.stage, p.step, p.total) for p in progress] == [("model", 0, 2), ("recycle", 0, 2), ("recycle", 1, 2)]
     pdb = result.files[0].content.decode()
     assert result.files[0].format == "pdb" and pdb.count(" CA ") == len(QUERY)
     assert "NOT A REAL PREDICTION" in pdb

@@ -183,11 +183,16 @@ class _Run:
         self.seconds[output.model_name] = round(output.seconds, 3)
 
 
-def _announced(names: tuple[str, ...], report: Report) -> Iterator[str]:
-    """The model names, reporting each as it starts (progress stage `model`; `step` counts the models done)."""
+def _announced(request: Request, report: Report) -> Iterator[tuple[str, tuple[int, int]]]:
+    """The request's model names with their positions (number, how many), reporting each as it starts. Progress
+    stage `model`, then the runner's `recycle`: `step` counts the passes done of every model (num_recycles + 1
+    each) of `total` for them all, so a request's progress only goes forward from model to model."""
+    assert request.num_recycles is not None  # with_defaults()
+    names = architecture.model_names(request.model_preset, request.num_models)
+    passes = request.num_recycles + 1
     for number, model_name in enumerate(names, start=1):
-        report(Progress("model", number - 1, len(names), f"{model_name} ({number} of {len(names)})"))
-        yield model_name
+        report(Progress("model", (number - 1) * passes, len(names) * passes, f"{model_name} ({number} of {len(names)})"))
+        yield model_name, (number, len(names))
 
 
 class Engine:
@@ -334,7 +339,7 @@ class Engine:
         # Features depend on the network (templates, ensembling) and the MSA sizing (extra caps differ by model).
         processed: dict[tuple[int, architecture.MsaSizing], Mapping[str, Any]] = {}
         run = _Run(depth=alignment.depth)
-        for model_name in _announced(architecture.model_names(request.model_preset, request.num_models), report):
+        for model_name, position in _announced(request, report):
             tick = time.perf_counter()
             cfg, sizing, compiled, loaded = self._model(request, model_name, alignment.depth)
             run.setup_seconds += time.perf_counter() - tick
@@ -345,7 +350,7 @@ class Engine:
                 run.feature_seconds += time.perf_counter() - tick
             assert request.num_recycles is not None
             run.add(compiled.run(model_name, loaded.params, processed[cache_key], request.layout,
-                                 request.num_recycles, request.random_seed, should_stop, report), loaded, sizing)
+                                 request.num_recycles, request.random_seed, should_stop, report, position), loaded, sizing)
         return run
 
     def _run_multimer(self, request: Request, alignments: tuple[msa.Alignment, ...],
@@ -360,7 +365,7 @@ class Engine:
         depth = int(merged["msa"].shape[0])
         run = _Run(feature_seconds=time.perf_counter() - tick, depth=depth)
         batches: dict[int, Mapping[str, Any]] = {}
-        for model_name in _announced(architecture.model_names(request.model_preset, request.num_models), report):
+        for model_name, position in _announced(request, report):
             tick = time.perf_counter()
             _, sizing, compiled, loaded = self._model(request, model_name, depth)
             run.setup_seconds += time.perf_counter() - tick
@@ -369,7 +374,7 @@ class Engine:
                 batches[rows] = multimer_features.pad(merged, bucket, rows)
             assert request.num_recycles is not None
             run.add(compiled.run(model_name, loaded.params, batches[rows], layout, request.num_recycles,
-                                 request.random_seed, should_stop, report), loaded, sizing)
+                                 request.random_seed, should_stop, report, position), loaded, sizing)
         return run
 
     def _template_settings(self) -> templates.TemplateSettings:

@@ -201,7 +201,10 @@ class _Network:
             pass  # a read-only or full cache: the next process traces again, nothing else changes
 
     def run(self, model_name: str, params: Any, features: Mapping[str, np.ndarray], layout: ChainLayout,
-            num_recycles: int, random_seed: int, should_stop: ShouldStop, report: Report = ignore) -> ModelOutput:
+            num_recycles: int, random_seed: int, should_stop: ShouldStop, report: Report = ignore,
+            position: tuple[int, int] = (1, 1)) -> ModelOutput:
+        """One model's passes. `position`: this model's number and how many the request runs, so the progress
+        counts the passes of every model (`step` of `total` never goes back when the next model starts)."""
         start, compiled_before = time.perf_counter(), compile_seconds()
         length = len(layout.residues)
         bucket = int(features["aatype"].shape[-1])
@@ -215,8 +218,7 @@ class _Network:
             for recycle in range(num_recycles + 1):
                 if should_stop():
                     raise Cancelled(f"cancelled before pass {recycle + 1} of {model_name}")
-                report(Progress("recycle", recycle, num_recycles + 1,  # step: passes done; the message: this one
-                                f"{model_name}: pass {recycle + 1} of {num_recycles + 1} (recycle {recycle} of {num_recycles})"))
+                report(recycle_progress(model_name, position, recycle, num_recycles))
                 key, sub_key = jax.random.split(key)
                 batch = jax.device_put(self._pass_batch(features, recycle))
                 result = self._apply(params, sub_key, {**batch, "prev": prev})
@@ -243,6 +245,16 @@ class _Network:
             seconds=time.perf_counter() - start,
             compile_seconds=compile_seconds() - compiled_before,
         )
+
+
+def recycle_progress(model_name: str, position: tuple[int, int], recycle: int, num_recycles: int) -> Progress:
+    """Pass `recycle` + 1 of model `position[0]` of `position[1]` starting. `step`: the request's passes done, every
+    model's counted as num_recycles + 1 (a multimer that stops early skips the rest of its share)."""
+    number, models = position
+    passes = num_recycles + 1
+    return Progress("recycle", (number - 1) * passes + recycle, models * passes,
+                    f"{model_name} ({number} of {models}): pass {recycle + 1} of {passes} "
+                    f"(recycle {recycle} of {num_recycles})")
 
 
 def _in_order(result: Mapping[str, Any], length: int, order: np.ndarray | None) -> dict[str, Any]:
