@@ -29,6 +29,7 @@ import os
 import shlex
 import shutil
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ class BackupReport:
     files_removed: int  # in DEST from an earlier backup, named by no job of this one (deleted or swept since)
     missing: tuple[str, ...]  # result files the database names but the data directory lacks
     seconds: float
+    opened_to_others: str | None = None  # DEST was open to other users: what was done about it (see `_private`)
 
     def as_json(self) -> dict[str, object]:
         # RFC 3339, as every time the command's --json prints (it was epoch seconds, the one exception)
@@ -102,6 +104,7 @@ def back_up(settings: ServiceSettings, destination: Path) -> BackupReport:
     target = settings.with_overrides(data_dir=destination)  # the same layout, rooted at the destination
     _check_destination(source, destination, target.database_path)
     destination.mkdir(mode=0o700, parents=True, exist_ok=True)
+    opened_to_others = _private(destination)
 
     with _destination_locked(destination):
         snapshot_at = time.time()
@@ -119,7 +122,25 @@ def back_up(settings: ServiceSettings, destination: Path) -> BackupReport:
         removed = _remove_unnamed(target, files)
     lost = _not_deleted_since(database, missing)
     return BackupReport(destination, snapshot_at, jobs, database_bytes,
-                        copied, copied_bytes, present, removed, tuple(lost), time.monotonic() - started)
+                        copied, copied_bytes, present, removed, tuple(lost), time.monotonic() - started,
+                        opened_to_others)
+
+
+def _private(destination: Path) -> str | None:
+    """Make a destination that existed already private (0700), as a new one is made: its files are private (0600),
+    but in a directory others may write to, another user of the machine could put their own database (their own key
+    hash) in place of the backup's before a restore (a security tester's find; `mkdir(mode=...)` leaves an existing
+    directory's mode alone). What was done, for the operator; None when it was private already."""
+    mode = stat.S_IMODE(destination.stat().st_mode)
+    if not mode & 0o077:
+        return None
+    try:
+        destination.chmod(0o700)
+    except OSError as exc:  # not ours to change (another owner): said, since others may still write into it
+        return (f"{destination} is mode {mode:04o} and could not be made private ({exc.strerror}): other users of "
+                "this machine may replace the backup's files; use a directory only you can write to")
+    return (f"{destination} was mode {mode:04o}, open to other users: made it private (0700), as the backup holds "
+            "password and key hashes and webhook secrets")
 
 
 def _remove_unnamed(target: ServiceSettings, files: list[tuple[str, str]]) -> int:

@@ -586,6 +586,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     except (OSError, sqlite3.Error) as exc:
         raise CliError(f"the backup to {args.destination} failed: {exc}") from None
+    if report.opened_to_others:
+        print(said(("note:", report.opened_to_others), sys.stderr), file=sys.stderr)
     if args.json:
         print(json.dumps(report.as_json()))
     else:

@@ -101,13 +101,24 @@ def _figures(report: LabUsage, row: Row) -> Sequence[int]:
             row.completed, row.failed, row.cancelled)
 
 
+# A text cell a spreadsheet would run as a formula: `=`, `+`, `-`, `@` (or a tab, a carriage return) first.
+_FORMULA = re.compile(r"^[=+\-@\t\r]")
+
+
 def as_csv(report: LabUsage) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180's line ending, which the csv module writes by default
     writer.writerow(["username", "requests", "credits_used", "jobs", *(f"jobs_{m}" for m in report.models), *STATUSES])
     for row in (*report.accounts, report.total):
-        writer.writerow([row.username or "", *_figures(report, row)])
+        writer.writerow([inert(row.username or ""), *_figures(report, row)])
     return out.getvalue()
+
+
+def inert(text: str) -> str:
+    """A text cell as a spreadsheet shows it instead of running it: with a leading apostrophe where it would start a
+    formula (a username may be `=HYPERLINK(...)`: a security tester's find), as the dashboard's CSV files do
+    (gateway/static/js/csv.js). Numbers are written as numbers, so -3 credits stays a number."""
+    return f"'{text}" if _FORMULA.match(text) else text
 
 
 def _row_json(row: Row) -> dict[str, Any]:

@@ -317,3 +317,24 @@ def test_a_directory_served_from_is_not_backed_up_into(twin_factory: type, tmp_p
     code, _, errors = _backup(data_dir, backup, capsys)
     assert code == 2 and "write-ahead-log mode" in errors, errors
     assert "after the restore" in jobs_in(backup)  # the work done there is kept
+
+
+def test_a_destination_open_to_other_users_is_made_private(twin_factory: type, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """A destination made beforehand with mode 0777 stayed so (`mkdir(mode=0o700)` leaves an existing directory as
+    it is): its files are private, but another user of the machine could put their own database, with their own key
+    hash, in place of the backup's before a restore (a security tester's find). It is made private as a new one is,
+    and the command says so on stderr (the --json document stays as it was)."""
+    data_dir, backup = tmp_path / "var", tmp_path / "backup"
+    service = twin_factory.start(data_dir)
+    client = service.client(service.new_key(credits=1_000))
+    client.wait_for(client.predict(name="one").json()["job_id"])
+    backup.mkdir()
+    backup.chmod(0o777)
+    code, document, errors = _backup(data_dir, backup, capsys)
+    assert code == 0 and document["jobs"] == 1
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o700
+    assert f"{backup} was mode 0777, open to other users: made it private (0700)" in " ".join(errors.split()), errors
+    code, _, errors = _backup(data_dir, backup, capsys)  # private now: nothing to say the next night
+    assert code == 0 and errors == ""
+    service.stop()
