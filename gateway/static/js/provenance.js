@@ -7,10 +7,24 @@ import {jobGone} from './api.js';
 import {h} from './dom.js';
 import {dateTime, duration, shortId} from './format.js';
 
+// Keys that name models (AlphaFold2's `msa_stacks`, `recycles`, `timings.models`: model_1, model_2_ptm,
+// model_1_multimer_v3_pred_0). The metadata comes through a protobuf Struct, whose map keeps no order (Provenance
+// listed MSA stacks as model 3, 4, 2, 5, 1), so a map keyed by models only is shown in the models' own order,
+// numbers read as numbers (model_2 before model_10, _pred_2 before _pred_10).
+const MODEL_NAME = /^model_\d/;
+const naturally = new Intl.Collator('en', {numeric: true}).compare;
+
+/** The object's entries, in the models' order when every key names a model, else as they come. */
+function entriesOf(object) {
+  const entries = Object.entries(object);
+  return entries.length > 1 && entries.every(([key]) => MODEL_NAME.test(key))
+    ? entries.sort(([a], [b]) => naturally(a, b)) : entries;
+}
+
 function show(value) {
   if (Array.isArray(value)) return value.length ? value.map(show).join(', ') : 'none';
   if (typeof value === 'number') return String(+value.toFixed(4));
-  if (value && typeof value === 'object') return Object.entries(value).map(([k, v]) => `${label(k)}: ${show(v)}`).join(' · ') || 'none';
+  if (value && typeof value === 'object') return entriesOf(value).map(([k, v]) => `${label(k)}: ${show(v)}`).join(' · ') || 'none';
   // An empty text is "none" as an empty list is (DiffDock's `altloc_kept` with no altlocs: a row with no value);
   // a null is a value the model did not know.
   if (value === '') return 'none';
@@ -99,7 +113,7 @@ function itemsTable(key, items) {
  * objects (chains, per-model weights) as a table under theirs. */
 export function kvRows(object, depth = 0) {
   // Lists mixing objects with scalars become numbered groups.
-  const entries = Object.entries(object).flatMap(([k, v]) => (Array.isArray(v) && isGroup(v) && !isTable(v)
+  const entries = entriesOf(object).flatMap(([k, v]) => (Array.isArray(v) && isGroup(v) && !isTable(v)
     ? v.map((item, i) => [v.length > 1 ? `${k} ${i + 1}` : k, item]) : [[k, v]]));
   const scalars = entries.filter(([, v]) => !isGroup(v));
   const groups = entries.filter(([, v]) => isGroup(v));
@@ -154,7 +168,7 @@ const TIMING_RANK = {queued: 0, triton_call: 1, store: 3, service_total: 4};
 const timingRank = (key) => TIMING_RANK[key.replace(/_s$/, '')] ?? 2;
 
 function timingRows(timings, prefix = '') {
-  const ordered = Object.entries(timings).sort(([a], [b]) => timingRank(a) - timingRank(b)); // stable: ties keep theirs
+  const ordered = entriesOf(timings).sort(([a], [b]) => timingRank(a) - timingRank(b)); // stable: ties keep theirs
   return ordered.flatMap(([k, v]) => {
     const stage = k.replace(/_s$/, ''); // every row is in seconds: its value says so
     const name = `${prefix}${TIMING_NAMES[stage] || label(stage)}`;

@@ -8,7 +8,10 @@ depths and widths, so the same code paths and the same parameter names run.
 from __future__ import annotations
 
 import copy
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import ml_collections
 from alphafold.model import config as af_config
@@ -16,6 +19,7 @@ from alphafold.model import config as af_config
 from phonos_config.alphafold2 import MAX_MODELS, MULTIMER, PRESETS
 
 __all__ = ["MAX_MODELS", "MULTIMER", "PRESETS"]
+T = TypeVar("T")
 # DeepMind's run_alphafold.py: monomer_casp14 ensembles the inputs 8 times (AF2 Suppl. 1.11.2).
 CASP14_NUM_ENSEMBLE = 8
 
@@ -25,6 +29,14 @@ def model_names(preset: str, num_models: int) -> tuple[str, ...]:
     if preset not in PRESETS:
         raise ValueError(f"unknown model preset {preset!r}")
     return af_config.MODEL_PRESETS[preset][:num_models]
+
+
+def in_model_order(per_model: Mapping[str, T]) -> dict[str, T]:
+    """A map keyed by model name in the models' own order (model_1 ... model_5; numbers as numbers, so
+    `_pred_10` after `_pred_9`), whatever order it was filled in (the ranking's, say)."""
+    def key(name: str) -> tuple[tuple[int, int | str], ...]:
+        return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name))
+    return {name: per_model[name] for name in sorted(per_model, key=key)}
 
 
 # MSA rows are padded to one of these (as residues are to length buckets), so

@@ -59,7 +59,7 @@ class Prediction:
     ranked: tuple[ModelOutput, ...]  # best ranking confidence first
     alignments: tuple[msa.Alignment, ...]  # per chain: every row the models could sample from
     msa_depth: int  # rows the models sample from (a complex: after pairing and merging the chains' MSAs)
-    msa_stacks: dict[str, dict[str, int]]  # model -> cluster centres and extra rows it sampled per pass
+    msa_stacks: dict[str, dict[str, int]]  # model -> cluster centres and extra rows it sampled per pass, in model order
     weights: tuple[w.ModelWeights, ...]  # same order as the models ran
     databases: tuple[search.DatabaseIdentity, ...]
     bucket: int  # padded length
@@ -140,7 +140,7 @@ class Prediction:
             **({"msa_pairing": "query rows only (per-chain MSAs stay unpaired)"} if len(self.alignments) > 1 else {}),
             "databases": [db.as_json() for db in self.databases],
             "templates": self._template_info(),
-            "recycles": {out.model_name: out.recycles for out in self.ranked},
+            "recycles": architecture.in_model_order({out.model_name: out.recycles for out in self.ranked}),
             "ranking": [out.model_name for out in self.ranked],
             "ranked_by": self.ranked[0].confidence.ranked_by,
             "padded_length": self.bucket,
@@ -314,11 +314,12 @@ class Engine:
         # bucket and is counted across the models' passes only, so it is part of `models`' seconds (0 once
         # compiled; the persistent cache's read when it has the program).
         timings["model_setup"] = round(run.setup_seconds, 3)
-        timings["models"] = run.seconds
+        timings["models"] = architecture.in_model_order(run.seconds)
         timings["compile"] = round(sum(out.compile_seconds for out in run.outputs), 3)
         timings["total"] = round(time.perf_counter() - start, 3)
         ranked = tuple(sorted(run.outputs, key=lambda out: out.ranking_confidence, reverse=True))
-        return Prediction(request=request, ranked=ranked, alignments=alignments, msa_depth=run.depth, msa_stacks=run.stacks,
+        return Prediction(request=request, ranked=ranked, alignments=alignments, msa_depth=run.depth,
+                          msa_stacks=architecture.in_model_order(run.stacks),
                           weights=tuple(run.weights), databases=databases, bucket=bucket,
                           templates=template_results, timings=timings, software=self.software)
 

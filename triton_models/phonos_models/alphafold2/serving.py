@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 
 from phonos_config.relax import RelaxSettings
-from phonos_models.alphafold2 import outputs
+from phonos_models.alphafold2 import architecture, outputs
 from phonos_models.alphafold2 import report as bundle_report
 from phonos_models.alphafold2.pipeline import Engine, Prediction, Request
 from phonos_models.common import pae_file, relax_step
@@ -82,6 +82,8 @@ def result(prediction: Prediction, relax_settings: RelaxSettings | None = None,
         extra.append(text_file(f"rank_{rank}_pdb", PDB, pdb, extension=f"rank_{rank}.pdb"))
     if outcome is not None:
         relax_step.report(prediction.request.relax, outcome, best.model_name).add_to(scores, metrics, metadata, timings)
+        if "errors" in metadata["relax"]:  # per structure, in the order they were relaxed (the ranking's)
+            metadata["relax"]["errors"] = architecture.in_model_order(metadata["relax"]["errors"])
         timings["total"] = round(float(timings.get("total", 0.0)) + outcome.seconds, 3)
         extra += relaxed_files([out.model_name for out in prediction.ranked], outcome, provenance,
                                {out.model_name: outputs.confidence(layout, out) for out in prediction.ranked})
