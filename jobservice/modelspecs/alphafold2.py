@@ -65,6 +65,7 @@ INFO = ModelInfo(
 # `formats` (its stored file index) is what lists them.
 FORMATS = ("pdb", "cif", "json", "a3m", "timings", "plddt_plot", "coverage_plot", "zip")
 NO_TEMPLATE_DB = "this server has no template database configured"
+BYTE_ORDER_MARK = "\ufeff"
 
 
 @dataclass(frozen=True)
@@ -129,10 +130,11 @@ class AlphaFold2Spec:
 
     @staticmethod
     def _a3m(reader: ParamReader, chains: list[str]) -> list[str] | None:
-        """One A3M per chain: a string for one chain, a list of strings for a complex."""
+        """One A3M per chain: a string for one chain, a list of strings for a complex. A byte-order mark (U+FEFF)
+        at the start of one, as Windows editors save UTF-8, is dropped (the model's parser drops it too)."""
         if len(chains) == 1:
             text = reader.string("a3m", None, MAX_A3M_CHARS)
-            return None if text is None else [text]
+            return None if text is None else [text.removeprefix(BYTE_ORDER_MARK)]
         if isinstance(reader.peek("a3m"), str):
             raise InvalidArgument(f"params.a3m must be a list with one A3M per chain for a complex "
                                   f"({len(chains)} chains), in the order of the sequence")
@@ -140,7 +142,7 @@ class AlphaFold2Spec:
         if texts is not None and len(texts) != len(chains):
             raise InvalidArgument(f"params.a3m has {len(texts)} A3Ms for {len(chains)} chains; "
                                   "send one per chain, in the order of the sequence")
-        return texts
+        return None if texts is None else [text.removeprefix(BYTE_ORDER_MARK) for text in texts]
 
     def _templates(self, reader: ParamReader) -> tuple[bool, str | None]:
         explicit = reader.has("use_templates")

@@ -63,3 +63,12 @@ def test_merge_puts_the_query_first_and_drops_duplicate_rows() -> None:
     # "a" repeats the query, "c" aligns like the query once insertions are removed, "d" is too short.
     assert [d for d, _ in merged.records] == ["query", "b"]
     assert np.array_equal(merged.to_msa().deletion_matrix, [[0] * 8, [0] * 8])
+
+
+def test_a_byte_order_mark_before_the_first_header_is_dropped() -> None:
+    # As Windows editors save UTF-8; before: "params.a3m must start with a FASTA header line ('>name')".
+    text = ">q\nMKTAYIAK\n>hit\nMKT-YIAK\n"
+    assert parse_a3m("\ufeff" + text, QUERY) == parse_a3m(text, QUERY)
+    assert parse_a3m("\ufeff#hhblits\n" + text, QUERY) == parse_a3m(text, QUERY)
+    with pytest.raises(A3MError, match="invalid characters"):  # only at the start: elsewhere it is a character
+        parse_a3m(">q\nMKTAYIAK\n>hit\n\ufeffMKT-YIAK\n", QUERY)

@@ -139,6 +139,14 @@ def test_max_msa_seqs_samples_cluster_centres_and_keeps_every_other_row_for_the_
     assert not np.allclose(alone.ranked[0].positions, prediction.ranked[0].positions)
 
 
+def test_the_model_reads_an_a3m_that_starts_with_a_byte_order_mark(engine: Engine) -> None:
+    # Triton called without the job service (which drops the mark too); before: "params.a3m must start with a
+    # FASTA header line ('>name')".
+    result = serving.handle(engine, QUERY, json.dumps({"msa_mode": "a3m", "a3m": f"\ufeff>query\n{QUERY}\n",
+                                                       "num_recycles": 0}), lambda: False)
+    assert next(f for f in result.files if f.format == "a3m").content.decode() == f">query\n{QUERY}\n"
+
+
 def test_the_extra_msa_stack_gets_the_rows_beyond_the_cluster_centres() -> None:
     """What the model reads: 6 sampled centres + the 2 other rows in the extra stack, padded with masked rows."""
     from phonos_models.alphafold2 import architecture

@@ -56,6 +56,15 @@ def test_a3m_without_msa_mode_means_a3m_mode_and_explicit_false_templates_has_no
     assert job.params["use_templates"] is False and "templates_note" not in job.params
 
 
+def test_an_a3m_starting_with_a_byte_order_mark_is_accepted_without_it() -> None:
+    # As Windows editors save UTF-8; before: a 400, "params.a3m must start with a FASTA header line ('>name')".
+    a3m = f">q\n{QUERY}\n>hit\n{QUERY[:-1]}-\n"
+    assert validate({"a3m": "\ufeff" + a3m}).params["a3m"] == a3m
+    chains = [f">a\n{QUERY[:20]}\n", f">b\n{QUERY[20:]}\n"]
+    job = validate({"a3m": ["\ufeff" + chains[0], "\ufeff" + chains[1]]}, sequence=f"{QUERY[:20]}:{QUERY[20:]}")
+    assert job.params["a3m"] == chains
+
+
 def test_a_complex_defaults_to_the_multimer_preset_with_deepminds_multimer_defaults() -> None:
     job = validate({"relax": "best"}, sequence=f" {QUERY[:20].lower()} : {QUERY[20:]}\n")
     assert job.sequence == f"{QUERY[:20]}:{QUERY[20:]}"

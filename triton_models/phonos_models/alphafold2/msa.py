@@ -53,7 +53,8 @@ class Alignment:
 
 def records_from_text(text: str) -> list[tuple[str, str]]:
     records: list[tuple[str, str]] = []
-    for raw in text.splitlines():
+    # A byte-order mark (U+FEFF) before the first line, as Windows editors save UTF-8, is no part of the A3M.
+    for raw in text.removeprefix("\ufeff").splitlines():
         line = raw.replace("\x00", "").strip()  # ColabFold's MSA server separates its A3Ms with NUL bytes
         if not line or line.startswith("#"):  # hhblits writes a '#' header line
             continue
