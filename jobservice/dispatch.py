@@ -54,6 +54,7 @@ from phonos_models.common.progress import Progress
 
 from jobservice import big_work, metrics, tracing
 from jobservice.capacity import ModelCapacity
+from jobservice.database_outage_log import DatabaseOutageLog
 from jobservice.errors import InvalidTransition, ServiceUnavailable
 from jobservice.failures import FailureKind, JobFailure, without_server_paths
 from jobservice.fairness import NO_CAP, FairQueue, Turn
@@ -185,6 +186,9 @@ class Dispatcher:
                           for m, spec in specs.items()}
         self._interrupted: list[str] = []  # jobs running here when the service stopped
         self._claim_failures: dict[str, tuple[float, float]] = {}  # model → (first failure, last logged)
+        # Shared store: no lease is reclaimed before this (monotonic) time; a database outage pushes it a lease past
+        # the last failure seen (`_database_away`).
+        self._reclaim_after = 0.0
         self._stopping = asyncio.Event()  # set by stop(): outcome writes that keep failing stop retrying
         self.outages = Outages({m: spec.triton_model for m, spec in specs.items()}, inference, jobs,
                                window_s=retry_window_s, owner=None if lease is None else lease.owner)
@@ -314,7 +318,9 @@ class Dispatcher:
             async with await self._capacity[model].sized():
                 try:
                     job = await self._jobs.claim_next(model, self._lease, self._max_running)
-                except Exception:  # e.g. the database restarting: keep the worker, try again shortly
+                except Exception as exc:  # e.g. the database restarting: keep the worker, try again shortly
+                    if isinstance(exc, ServiceUnavailable):
+                        self._database_away()
                     self._claim_failed(model)
                     await asyncio.sleep(CLAIM_RETRY_S)
                     continue
@@ -501,8 +507,21 @@ class Dispatcher:
                                     compute_limit_s=spec.timeout_s)
         return await big_work.off_loop(len(job.request_json), build)
 
+    def _database_away(self) -> None:
+        """A call to the shared database failed: reclaim no lease until a whole lease after the last such failure.
+        While the database is away no service can renew its leases, so every lease that ran out meanwhile is
+        expired when it is back, live owners' too; reclaiming then took every job running anywhere from its live
+        service (a second run, an attempt used, a job on its last attempt failed: a multi-node tester's 30-45 s
+        PostgreSQL stop). The owners renew within a third of a lease of the database's return (their heartbeat);
+        failures are seen here at least every half lease (the janitor's beat; the claims' every second), so the
+        first reclaim comes at least half a lease after the return, once every live owner has renewed."""
+        if self._lease is not None:
+            self._reclaim_after = max(self._reclaim_after, time.monotonic() + self._lease.seconds)
+
     async def _reclaim(self) -> None:
         """Shared store: jobs whose owner stopped renewing their lease run again (or fail after max_attempts)."""
+        if time.monotonic() < self._reclaim_after:
+            return  # the database was away a moment ago: live owners renew first (`_database_away`)
         requeued, failed = await self._jobs.reclaim_expired(
             self._max_attempts, JobFailure(FailureKind.INTERRUPTED, GAVE_UP.format(attempts=self._max_attempts)))
         for job_id, model in requeued:
@@ -512,13 +531,14 @@ class Dispatcher:
             log.warning("jobs given up after their last run", extra={"action": "dispatch.gave_up", "count": failed})
 
     async def _janitor(self, lease: Lease) -> None:
-        outage = _Outage("reclaiming expired leases", "dispatch.janitor")
+        outage = DatabaseOutageLog("reclaiming expired leases", "dispatch.janitor", log)
         while True:
             await asyncio.sleep(max(0.2, lease.seconds / 2))
             try:
                 await self._reclaim()
             except ServiceUnavailable as exc:
                 outage.began(exc)
+                self._database_away()
                 continue
             except Exception:
                 log.exception("reclaiming expired leases failed", extra={"action": "dispatch.janitor_failed"})
@@ -527,7 +547,7 @@ class Dispatcher:
 
     async def _heartbeat(self, lease: Lease) -> None:
         """Renew the leases of the jobs running here; stop the ones that are no longer ours."""
-        outage = _Outage("renewing the running jobs' leases (the jobs run on)", "dispatch.renew")
+        outage = DatabaseOutageLog("renewing the running jobs' leases (the jobs run on)", "dispatch.renew", log)
         while True:
             await asyncio.sleep(max(0.1, lease.seconds / 3))
             ids = list(self._running)
@@ -537,6 +557,7 @@ class Dispatcher:
                 held = await self._jobs.renew(ids, lease)
             except ServiceUnavailable as exc:  # the lease runs on; the next beat tries again
                 outage.began(exc)
+                self._database_away()
                 continue
             except Exception:
                 log.exception("lease renewal failed", extra={"action": "dispatch.renew_failed"})
@@ -590,6 +611,7 @@ class Dispatcher:
             try:
                 stored = await write()
             except ServiceUnavailable as exc:
+                self._database_away()
                 if self._stopping.is_set():
                     raise
                 if failing_since is None:
@@ -605,26 +627,3 @@ class Dispatcher:
                 log.info("a job's outcome was stored after %.1f s of retries", time.monotonic() - failing_since,
                          extra={"action": "dispatch.store_recovered"})
             return stored
-
-
-class _Outage:
-    """One periodic task's database outage, said once when it begins and once when it ends: an ERROR with a
-    40-line traceback every beat (10-15 s) made ~1,100 lines per service in a one-minute PostgreSQL stop, which
-    health and `pg.unreachable` (once a minute) already say."""
-
-    def __init__(self, what: str, action: str) -> None:
-        self._what = what  # the task, as a sentence's subject
-        self._action = action  # `dispatch.NAME`: NAME_waiting, then NAME_resumed
-        self._since: float | None = None
-
-    def began(self, exc: ServiceUnavailable) -> None:
-        if self._since is None:
-            self._since = time.monotonic()
-            log.warning("%s waits for the database: %s", self._what, exc.message,
-                        extra={"action": f"{self._action}_waiting"})
-
-    def ended(self) -> None:
-        if self._since is not None:
-            log.info("%s goes on: the database is back after %.0f s", self._what, time.monotonic() - self._since,
-                     extra={"action": f"{self._action}_resumed"})
-            self._since = None

@@ -32,7 +32,15 @@ from typing import TypeVar
 
 from phonos_models.common.progress import Progress
 
-from jobservice.errors import InvalidArgument, NotFound, TooManyStreams, echoed_id, json_value_text
+from jobservice.database_outage_log import DatabaseOutageLog
+from jobservice.errors import (
+    InvalidArgument,
+    NotFound,
+    ServiceUnavailable,
+    TooManyStreams,
+    echoed_id,
+    json_value_text,
+)
 from jobservice.iteration import abandon
 from jobservice.jobs import JobRecord, queue_places, with_place
 from jobservice.opaque_ids import PLAIN, IdCipher
@@ -187,6 +195,7 @@ class WatchHub:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self.tail_queries = 0  # how many times the hub read the database (the idle-watcher test reads it)
+        self._tail_outage = DatabaseOutageLog("the watch streams' tail (streams stay open)", "watch.tail", log)
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -295,8 +304,13 @@ class WatchHub:
                 continue
             try:
                 await self._tail_once()
+            except ServiceUnavailable as exc:  # said once, not a traceback every poll while anyone watches
+                self._tail_outage.began(exc)
+                continue
             except Exception:
                 log.exception("watch tail failed", extra={"action": "watch.tail_failed"})
+                continue
+            self._tail_outage.ended()
 
     async def _tail_once(self) -> None:
         generation, cursor = self._generation, self._cursor

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from types import SimpleNamespace
 from typing import cast
 
@@ -99,3 +100,65 @@ def test_asyncpgs_pool_floor_warning_is_one_line(caplog: pytest.LogCaptureFixtur
         "failed ('127.0.0.1', 5432)")
     assert "Traceback" not in caplog.text.split("something else")[0]
     assert other.exc_info is not None
+
+
+class DatabaseAwayTimed(DatabaseAway):
+    """DatabaseAway noting when each call failed, and when renewals and reclaims first worked again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last_failure = 0.0
+        self.renewed_at: list[float] = []
+        self.reclaimed_at: list[float] = []
+
+    async def renew(self, ids: list[str], lease: object) -> set[str]:
+        try:
+            held = await super().renew(ids, lease)
+        except DatabaseUnavailable:
+            self.last_failure = time.monotonic()
+            raise
+        self.renewed_at.append(time.monotonic())
+        return held
+
+    async def reclaim_expired(self, *args: object) -> tuple[list[tuple[str, str]], int]:
+        try:
+            reclaimed = await super().reclaim_expired(*args)
+        except DatabaseUnavailable:
+            self.last_failure = time.monotonic()
+            raise
+        self.reclaimed_at.append(time.monotonic())
+        return reclaimed
+
+
+def test_no_lease_is_reclaimed_until_a_lease_after_the_database_came_back() -> None:
+    """While the shared database is away no service renews its leases, so every lease that ran out meanwhile is
+    expired when it is back, live owners' too. The janitor's first tick after the return reclaimed them all: every
+    job running on a live service ran again from the start, an attempt used, and jobs on their last attempt failed
+    (a multi-node tester's 30-45 s PostgreSQL stop). Now no reclaim comes within a lease of the last failure seen,
+    so every live owner's heartbeat (every third of a lease) renews first."""
+    jobs = DatabaseAwayTimed()
+    lease = cast(Lease, SimpleNamespace(owner="svc-1", seconds=1.0))  # janitor every 0.5 s, heartbeat every 0.33 s
+
+    async def capacity(model: str) -> int | None:
+        return None
+
+    dispatcher = dispatch.Dispatcher(
+        jobs, build_specs(["esmfold"]), cast(Inference, SimpleNamespace(capacity=capacity)),  # type: ignore[arg-type]
+        cast(ResultStore, None),
+        max_inflight=1, retry_window_s=60, max_attempts=3, timeout_s=60, lease=lease)
+
+    async def scenario() -> None:
+        running = asyncio.create_task(asyncio.sleep(30))
+        dispatcher._running["job-1"] = running
+        tasks = [asyncio.create_task(dispatcher._heartbeat(lease)), asyncio.create_task(dispatcher._janitor(lease))]
+        await asyncio.sleep(1.2)  # the database away: renewals and reclaims fail
+        jobs.failing = False
+        await asyncio.sleep(2.6)
+        for task in (*tasks, running):
+            task.cancel()
+        await asyncio.gather(*tasks, running, return_exceptions=True)
+
+    asyncio.run(scenario())
+    assert jobs.renewed_at and jobs.reclaimed_at, (jobs.renewed_at, jobs.reclaimed_at)
+    assert jobs.reclaimed_at[0] >= jobs.last_failure + lease.seconds
+    assert jobs.reclaimed_at[0] > jobs.renewed_at[0]  # the owner renewed before anyone reclaimed
