@@ -55,8 +55,10 @@ KEY_METADATA = "idempotency-key"
 REPLAYED_METADATA = "idempotent-replayed"
 MAX_KEY_LENGTH = 255
 IDEMPOTENT = idempotent_methods()  # as protos/ marks them, which the OpenAPI document also says
-# Messages whose `name` of "" is no name (a job's: README, "A field with no value is left out").
-_NAME_EMPTY_IS_NONE = frozenset({"PredictRequest", "BatchJob"})
+# Messages whose `name` of "" is no name (a job's: README, "A field with no value is left out"), and whose `params`
+# of {} are no params (the job runs with the model's defaults either way).
+_EMPTY_IS_NONE = frozenset({"PredictRequest", "BatchJob"})
+_EMPTY_MEANS_UNSET = ("name", "params")
 T = TypeVar("T")
 R = TypeVar("R")
 PURGE_EVERY_S = 600.0
@@ -74,15 +76,16 @@ MAX_ROUNDS = 3
 
 def _canonical(request: Message) -> Message:
     """The request as its fingerprint reads it: a job's `"name": ""` is the job without a name (the service stores
-    neither), so a retry that sends one where the first sent the other is the same request. Was: a 422 "Idempotency
-    key reused". The request itself is left as it is."""
-    if not any(_has_empty_name(m) for m in _messages(request)):
+    neither), and its `"params": {}` the job without params, so a retry that sends one where the first sent the other
+    is the same request. Was: a 422 "Idempotency key reused" (for params: an API integrator's retry code). The request
+    itself is left as it is."""
+    if not any(_empty_fields(m) for m in _messages(request)):
         return request
     copy = type(request)()
     copy.CopyFrom(request)
     for message in _messages(copy):
-        if _has_empty_name(message):
-            message.ClearField("name")
+        for name in _empty_fields(message):
+            message.ClearField(name)
     return copy
 
 
@@ -90,16 +93,19 @@ def _messages(message: Message) -> list[Message]:
     """`message` and every message in its repeated message fields (a batch's jobs)."""
     found = [message]
     for field, value in message.ListFields():
-        repeated_messages = field.message_type is not None and field.label == field.LABEL_REPEATED
+        repeated_messages = field.message_type is not None and field.is_repeated
         if repeated_messages and not field.message_type.GetOptions().map_entry:
             for item in value:
                 found += _messages(item)
     return found
 
 
-def _has_empty_name(message: Message) -> bool:
-    return message.DESCRIPTOR.name in _NAME_EMPTY_IS_NONE and any(
-        field.name == "name" and value == "" for field, value in message.ListFields())
+def _empty_fields(message: Message) -> list[str]:
+    """The fields of a job's message set to their empty value (`name` "", `params` {}), which mean them unset."""
+    if message.DESCRIPTOR.name not in _EMPTY_IS_NONE:
+        return []
+    return [field.name for field, value in message.ListFields()
+            if field.name in _EMPTY_MEANS_UNSET and (value == "" if field.name == "name" else not value.fields)]
 
 
 class IdempotencyKeyReused(PhonosError):

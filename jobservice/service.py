@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from jobservice import metrics, opaque_ids, tracing
+from jobservice import call_charge, metrics, opaque_ids, tracing
 from jobservice.accounts import Accounts, NewKey
 from jobservice.activity import ActivityEntry, ActivityLog
 from jobservice.api_keys import ApiKeys, KeyRecord
@@ -33,6 +33,7 @@ from jobservice.errors import (
 )
 from jobservice.idempotency import Idempotency
 from jobservice.inference import Inference
+from jobservice.job_ids import canonical_job_id
 from jobservice.jobs import JobCounts, JobRecord, JobStore, Lease, NewJob
 from jobservice.labels import check_label
 from jobservice.modelspecs.base import ModelSpec, StructureFile, ValidatedJob
@@ -322,17 +323,25 @@ class JobService:
                                 still_wanted: StillWanted = always) -> list[str]:
         """Insert (and debit) then queue, as one unit: a caller that gives up meanwhile cannot strand a job."""
 
+        watch = call_charge.current()  # the RPC edge's, for the call's usage row (jobservice/call_charge.py)
+
         async def insert_then_queue() -> list[str]:
             # A gRPC caller whose deadline passed meanwhile was told DEADLINE_EXCEEDED, yet its job was created and
             # charged: the store asks `still_wanted` last in the jobs' transaction and rolls back (CallerGone).
             ids = await self.jobs.submit(account_id, jobs, guard, max_queued=self.settings.max_queued_per_account,
                                          still_wanted=still_wanted)
+            if watch is not None:
+                watch.credits += sum(job.cost for job in jobs)
+                watch.models |= {job.model for job in jobs}
             for job_id, job in zip(ids, jobs, strict=True):
                 tracing.remember_submission(job_id)
                 self.dispatcher.enqueue(job_id, job.model, account_id)
             return ids
 
-        return await asyncio.shield(insert_then_queue())
+        task = asyncio.ensure_future(insert_then_queue())
+        if watch is not None:
+            watch.task = task
+        return await asyncio.shield(task)
 
     async def submit_batch(self, account_id: int, items: list[SubmitItem],
                            guard: Guard[list[BatchItem]] | None = None, *, endpoint: str,
@@ -393,6 +402,8 @@ class JobService:
         if model is not None and model not in self.specs and model not in SPEC_MODULES:
             raise InvalidArgument(f"model must be one of {', '.join(self.specs)} or {ALL}, got {json_value_text(model)}")
         starting_after = cursor(starting_after)
+        if starting_after is not None:  # a job id in capitals names the same job here as on its own routes
+            starting_after = canonical_job_id(starting_after)
         limit, offset = check_page(limit, offset, starting_after=starting_after)
         if name is not None and len(name) > MAX_NAME_LENGTH:
             raise InvalidArgument(f"name must be at most {MAX_NAME_LENGTH} characters (a job's name is), got {len(name)}")

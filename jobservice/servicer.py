@@ -18,7 +18,7 @@ from google.api import httpbody_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from jobservice import big_work, metrics, tracing
+from jobservice import big_work, call_charge, metrics, tracing
 from jobservice.accounts import Principal
 from jobservice.activity import CALLER, ActorKind, Caller
 from jobservice.api_keys import KeyRecord
@@ -349,11 +349,11 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
     async def _handle(self, method: str, request: Message, context: grpc.aio.ServicerContext,
                       handler: Handler) -> Message:
         metadata = {k: v for k, v in (context.invocation_metadata() or ())}
-        with tracing.rpc_span(method, self._routes[method], metadata):
-            return await self._answer(method, request, context, handler, metadata)
+        with tracing.rpc_span(method, self._routes[method], metadata), call_charge.watching() as submissions:
+            return await self._answer(method, request, context, handler, metadata, submissions)
 
     async def _answer(self, method: str, request: Message, context: grpc.aio.ServicerContext, handler: Handler,
-                      metadata: dict[str, Any]) -> Message:
+                      metadata: dict[str, Any], submissions: call_charge.SubmissionWatch) -> Message:
         started = time.perf_counter()
         request_id, transport = _call_origin(metadata, context.peer())
         trailers: list[tuple[str, str]] = [("x-request-id", request_id)]
@@ -387,6 +387,11 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             remaining = context.time_remaining()
             code = (grpc.StatusCode.DEADLINE_EXCEEDED if remaining is not None and remaining <= 0
                     else grpc.StatusCode.CANCELLED)
+            # Jobs its submission stored all the same (shielded: it commits or rolls back whole) are charged: their
+            # credits belong in the usage row, as the balance and the jobs have them (jobservice/call_charge.py).
+            await submissions.settled()
+            if submissions.credits:
+                charge = Charge(submissions.credits, submissions.model)
             raise
         except Exception:
             log.exception("unhandled error", extra={"action": "rpc.internal_error", "method": method,

@@ -69,6 +69,14 @@ def test_the_same_key_with_another_body_is_a_422(service: InProcessService) -> N
     named = client.post("/v1/batch", json={"jobs": [{**BODY, "name": " "}, {**BODY, "name": "b"}]},
                         headers={"Idempotency-Key": "kb"})
     assert named.status_code == 422  # a name of one space is a name
+    # `"params": {}` is no params (the model's defaults either way), alone and in a batch's jobs. Was: a 422.
+    empty = client.post("/v1/predict", json={**BODY, "params": {}}, headers={"Idempotency-Key": "k"})
+    assert empty.status_code == 200 and empty.headers["Idempotent-Replayed"] == "true", empty.text
+    again = client.post("/v1/batch", json={"jobs": [{**BODY, "params": {}}, {**BODY, "name": "b", "params": {}}]},
+                        headers={"Idempotency-Key": "kb"})
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true", again.text
+    tuned = client.post("/v1/predict", json={**BODY, "params": {"num_recycles": 2}}, headers={"Idempotency-Key": "k"})
+    assert tuned.status_code == 422  # params that say something are another request
     assert client.balance() == 70
 
 
