@@ -634,7 +634,7 @@ def event_json(event: JobEvent) -> dict[str, Any]:
 async def run_jobs_watch(args: argparse.Namespace, client: AsyncClient, session: Session) -> int:
     if not args.job_ids:  # every job of the account, until Ctrl-C
         async for event in client.watch():
-            # On a terminal an event's line (`<job id> (name): model_1: pass 1 of 4 (recycle 0 of 3)`, 83 cells) is
+            # On a terminal an event's line (`<job id> (name): model_1 (1 of 2): pass 1 of 4 (recycle 0 of 3)`, 92 cells) is
             # broken between words at its width, the id whole, as the command's other lines are; piped, one line an
             # event, as scripts read it.
             print(json.dumps(event_json(event)) if args.json

@@ -11,8 +11,9 @@ Stages the models report (`stage`, then what `step` of `total` counts):
 * `msa_search` — sequence databases searched (AlphaFold2, `search` MSA mode); `msa_search_done`
   when the alignment is ready;
 * `templates` — the template search (AlphaFold2, step 0 of 1 when it starts, 1 of 1 when done);
-* `model` — AlphaFold2 model k of M started;
-* `recycle` — trunk passes: ESMFold's recycle i of N+1, AlphaFold2's pass i of N+1 of the current model;
+* `model` — AlphaFold2 model k of M started (its step: the passes of the models before it);
+* `recycle` — trunk passes: ESMFold's recycle i of N+1; AlphaFold2's passes of every model together (step of
+  num_models × (num_recycles + 1)), the message naming the model, k of M, and its pass;
 * `diffusion` — DiffDock reverse-diffusion steps, over every batch of samples;
 * `confidence` — DiffDock confidence scoring of the sampled poses (batches scored so far);
 * `relax` — Amber relax (phonos_models.common.relax): 0 of N structures when it starts, then how many
