@@ -81,6 +81,22 @@ async def insert_key(tx: Transaction, account_id: int, *, name: str | None, rate
     return NewKey(api_key=api_key, account_id=account_id, key_id=key_id)
 
 
+def invalid_key() -> Unauthenticated:
+    """What a request with an unknown or revoked key is answered (401)."""
+    return Unauthenticated("Invalid API key. It may have been revoked; check the key, or create one in the dashboard's "
+                           "API keys page or with `phonos keys create`.", bearer_error="invalid_token")
+
+
+async def check_key_works(tx: Transaction, account_id: int, key_id: str) -> None:
+    """Unauthenticated, as `Accounts.authenticate` would answer the key's next request, unless the account's key
+    `key_id` still works: a create checks its calling key again in its own transaction (jobservice/account_lock.py)."""
+    row = await tx.fetch_one("get_api_key", {"id": key_id, "account_id": account_id})
+    if row is None or row["revoked_at"] is not None:
+        raise invalid_key()
+    if is_expired(row["expires_at"], now()):
+        raise KeyExpired(float(row["expires_at"]))
+
+
 class Accounts:
     def __init__(self, db: Store) -> None:
         self._db = db
@@ -219,9 +235,7 @@ class Accounts:
         key_hash = hash_key(token)
         row = await self._db.read.fetch_one("get_key", {"key_hash": key_hash})
         if row is None:
-            raise Unauthenticated("Invalid API key. It may have been revoked; check the key, or create one "
-                                  "in the dashboard's API keys page or with `phonos keys create`.",
-                                  bearer_error="invalid_token")
+            raise invalid_key()
         if is_expired(row["expires_at"], now()):
             raise KeyExpired(float(row["expires_at"]))
         return Principal(account_id=int(row["account_id"]), key_hash=key_hash, rate_limit=int(row["rate_limit"]),

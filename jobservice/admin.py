@@ -15,18 +15,18 @@ from datetime import date
 from typing import TypeVar
 
 from jobservice.accounts import Accounts, NewKey
-from jobservice.activity import ActivityEntry, ActivityLog
-from jobservice.api_keys import ApiKeys, KeyRecord
+from jobservice.activity import Action, ActivityEntry, ActivityLog, Target, record
+from jobservice.api_keys import ApiKeys, KeyRecord, named
 from jobservice.credit_history import CreditEntry, CreditHistory
 from jobservice.db import now
 from jobservice.errors import NotFound, echoed_id
 from jobservice.paging import check_page
 from jobservice.passwords import password_matches
 from jobservice.sessions import Sessions
-from jobservice.shares import JobShares
 from jobservice.store import Store, open_store
+from jobservice.stream_guard import announce_ended
 from jobservice.usage_report import LabUsage, Period, lab_usage
-from jobservice.webhooks import Webhooks
+from jobservice.webhooks import deleted_details
 from phonos_config.service import ServiceSettings
 
 T = TypeVar("T")
@@ -163,41 +163,54 @@ class Locked:
 
 
 async def lock_account(settings: ServiceSettings, *, username: str) -> Locked:
-    """Every way into an account ended (someone leaving the lab): its API keys revoked (the last one too), its
-    dashboard password cleared and its sessions signed out, its share links revoked, its webhooks deleted (their
-    receivers get nothing more). Revoking the keys alone left the dashboard session working, and that session could
-    make a new key. Its jobs, results and credits stay: `phonos keys add` gives the operator (or a successor) a key
-    to them, and with `phonos users set-password` the account is open again. Each change is in the account's
-    activity log, by the operator."""
+    """Every way into an account ended (someone leaving the lab): `lock_out` on the settings' store."""
 
     async def work(db: Store) -> Locked:
-        account_id = await Accounts(db).account_id(username)
-        keys = ApiKeys(db, default_rate_limit=1)
-        revoked = 0
-        for key in await keys.list(account_id):
-            if not key.revoked:
-                await keys.revoke(account_id, key.id, confirm_last_key=True)
-                revoked += 1
-        row = await db.read.fetch_one("account_by_username", {"username": username})
-        had_password = row is not None and row["password_hash"] is not None
-        # Sessions come from signing in with the password, and clearing or setting one signs them all out: none
-        # without one (a second lock records nothing more).
-        ended = await Sessions(db, ttl_s=0).set_password(account_id, None) if had_password else 0
-        links = JobShares(db)
-        shares = await db.read.fetch_all("account_job_shares", {"account_id": account_id, "now": now()})
-        for share in shares:
-            await links.revoke(account_id, str(share["job_id"]), str(share["id"]))
-        hooks = Webhooks(db, max_per_account=0, allow_http_loopback=False, timeout_s=0)
-        webhooks = await hooks.for_account(account_id)
-        for hook in webhooks:
-            await hooks.delete(account_id, hook.id)
-        active = 0
-        for status in ("pending", "running"):  # this account's count alone (account_overview reads every account)
-            active += int(await db.read.scalar("count_jobs", {"account_id": account_id, "status": status,
-                                                              "model": None, "name": None}))
-        return Locked(revoked, ended, had_password, len(shares), len(webhooks), active)
+        return await lock_out(db, await Accounts(db).account_id(username))
 
     return await _with_db(settings, work)
+
+
+async def lock_out(db: Store, account_id: int) -> Locked:
+    """Every way into an account ended, in one transaction: its API keys revoked (the last one too, expired ones
+    too), its dashboard password cleared and its sessions signed out, its share links revoked, its webhooks deleted
+    (their receivers get nothing more). Revoking the keys alone left the dashboard session working, and that session
+    could make a new key. Its jobs, results and credits stay: `phonos keys add` gives the operator (or a successor) a
+    key to them, and with `phonos users set-password` the account is open again. Each change is in the account's
+    activity log, by the operator.
+
+    One transaction, the account's row taken first (`lock_account`, as every create of the account's keys, links and
+    webhooks takes it): a create either committed before, and is ended here, or runs after and finds its caller
+    ended (jobservice/account_lock.py); a sign-in's session needs the password this clears (jobservice/sessions.py).
+    Was: a key listing, then a transaction per key, then the rest, while the account's sessions still worked: keys
+    made meanwhile survived a lock that said it succeeded, and a key the member revoked meanwhile stopped the lock
+    half-way ("already revoked"), with the password and sessions untouched."""
+    async with db.transaction() as tx:
+        await tx.execute("lock_account", {"account_id": account_id})
+        had_password = await tx.fetch_one("clear_password", {"account_id": account_id}) is not None
+        stamp = now()
+        keys = await tx.fetch_all("revoke_account_api_keys", {"account_id": account_id, "now": stamp})
+        for key in keys:
+            await record(tx, account_id, Action.API_KEY_REVOKED, target=Target(key_id=key["id"]), details=named(key["name"]))
+        sessions = await tx.fetch_all("revoke_account_sessions", {"account_id": account_id, "now": stamp})
+        if had_password or sessions:
+            await record(tx, account_id, Action.PASSWORD_CHANGED, details={"cleared": True})
+        shares = await tx.fetch_all("revoke_account_job_shares", {"account_id": account_id, "now": stamp})
+        for share in shares:
+            await record(tx, account_id, Action.SHARE_REVOKED,
+                         target=Target(job_id=str(share["job_id"]), share_id=str(share["id"])))
+        hooks = await tx.fetch_all("delete_account_webhooks", {"account_id": account_id, "now": stamp})
+        for hook in hooks:
+            await tx.execute("drop_deliveries_of_webhook", {"webhook_id": hook["id"]})
+            await record(tx, account_id, Action.WEBHOOK_DELETED, target=Target(webhook_id=hook["id"]),
+                         details=deleted_details(hook))
+        if keys or sessions:
+            await announce_ended(db, tx)  # their open streams end on every job service (jobservice/stream_guard.py)
+    active = 0
+    for status in ("pending", "running"):  # this account's count alone (account_overview reads every account)
+        active += int(await db.read.scalar("count_jobs", {"account_id": account_id, "status": status,
+                                                          "model": None, "name": None}))
+    return Locked(len(keys), len(sessions), had_password, len(shares), len(hooks), active)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ Rules:
   full key instead).
 - a key that expires cannot outlive itself: what it creates or sets must expire by its own expiry
   (key_policy.check_within), so that a leaked week-long key cannot make itself or another key permanent.
+- a key or session ended after its request authenticated (`phonos accounts lock`, a revoke) makes no key and
+  renews none: the create or update checks its caller again in its own transaction (jobservice/account_lock.py).
 Authentication reads the database on every request (`jobservice.accounts`), so a revocation or a
 new limit applies to the very next request; a revoked key's open watch streams end before the revoke returns
 (`on_revoked`, jobservice/stream_guard.py), and on a shared PostgreSQL at once on every job service. A new expiry
@@ -144,6 +146,9 @@ class ApiKeys:
         check_within(await calling_key_expiry(self._db, account_id), None if lifetime_s is None else stamp + lifetime_s - 1,
                      stamp)
         async with self._db.transaction() as tx:
+            # Its caller checked again too: a key made by a key or session that `phonos accounts lock` (or a revoke)
+            # ended since this request authenticated is refused, never left working (jobservice/account_lock.py).
+            await lock_account(tx, account_id)
             await _room_for_one_more(tx, account_id)
             new = await insert_key(tx, account_id, name=name, rate_limit=limit, lifetime_s=lifetime_s, scope=scope)
             await record(tx, account_id, Action.API_KEY_CREATED, target=Target(key_id=new.key_id),
@@ -179,7 +184,7 @@ class ApiKeys:
         """`expires_in_days`: None leaves the expiry, 0 clears it (never expires), N days from now sets it."""
         current = await self.get(account_id, key_id)
         if current.revoked:
-            raise InvalidArgument(f"API key {key_id} is revoked; revoked keys cannot be changed")
+            raise _revoked_unchanged(key_id)
         if rate_limit is not None:
             self._check_rate_limit(rate_limit, await self.max_rate_limit(account_id))
         if name is None and rate_limit is None and expires_in_days is None:
@@ -190,16 +195,23 @@ class ApiKeys:
             check_within(await calling_key_expiry(self._db, account_id), expires_at, stamp)
         new_expiry = None
         async with self._db.transaction() as tx:
+            # As a create: a new expiry brings a key back to life, so its caller is checked again here (and the key:
+            # `phonos accounts lock` may have revoked both since the request authenticated).
+            await lock_account(tx, account_id)
             if name is not None or rate_limit is not None:
                 # A blank name clears it ("Unnamed key"), as a key created without one; it was taken for "no change"
                 # while the answer said "API key updated".
-                await tx.execute("update_api_key", {"id": key_id, "account_id": account_id, "rename": name is not None,
-                                                    "name": check_key_name(name), "rate_limit": rate_limit})
+                if await tx.fetch_one("update_api_key", {
+                        "id": key_id, "account_id": account_id, "rename": name is not None,
+                        "name": check_key_name(name), "rate_limit": rate_limit}) is None:
+                    raise _revoked_unchanged(key_id)
             if expires_in_days is not None:
                 if current.expired():  # renewing an expired key makes one more key work
                     await _room_for_one_more(tx, account_id)
                 new_expiry = await tx.fetch_one("set_api_key_expiry", {"id": key_id, "account_id": account_id,
                                                                        "expires_at": expires_at})
+                if new_expiry is None:
+                    raise _revoked_unchanged(key_id)
                 # A shorter expiry ends the key's streams sooner, on every job service (their round reads it).
                 await announce_ended(self._db, tx)
             changed = [field for field, given in (("name", name), ("rate_limit", rate_limit),
@@ -211,8 +223,12 @@ class ApiKeys:
         return await self.get(account_id, key_id)
 
 
+def _revoked_unchanged(key_id: str) -> InvalidArgument:
+    return InvalidArgument(f"API key {key_id} is revoked; revoked keys cannot be changed")
+
+
 async def _room_for_one_more(tx: Transaction, account_id: int) -> None:
-    await lock_account(tx, account_id)
+    """LimitReached when the account has MAX_ACTIVE_KEYS working keys; in a transaction that took `lock_account`."""
     active = int(await tx.scalar("count_active_keys", {"account_id": account_id, "now": now()}))
     if active >= MAX_ACTIVE_KEYS:
         raise LimitReached(f"An account can have at most {MAX_ACTIVE_KEYS} active keys; revoke one first")

@@ -9,6 +9,11 @@ revoked one is refused at once, and its open watch streams end before the sign-o
 with a new token (OWASP: a new session on a change of credentials): a copy of the old cookie, taken before the
 change, stops working with it.
 
+A sign-in checks the password (Argon2, a quarter of a second) outside any transaction, so a password change or
+`phonos accounts lock` can commit meanwhile and end the sessions that exist then: its session is inserted only
+while the account's hash is still the one the password was checked against (`insert_session_if_password`), else it
+is answered as the wrong password it now is. A password change by a session ended meanwhile sets nothing.
+
 Failed sign-ins are limited per username and per client address (jobservice/sign_in_throttle.py), in the store:
 every job service of a shared database counts the same failures, and a restart forgets none.
 
@@ -31,6 +36,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from jobservice.activity import Action, clean_user_agent, record, record_after
@@ -46,7 +52,7 @@ from jobservice.errors import (
 from jobservice.passwords import check_new_password, hash_password, password_matches
 from jobservice.sign_in_throttle import ADDRESS, SignInFailures
 from jobservice.store import Row, Store, Transaction
-from jobservice.stream_guard import CredentialsEnded, announce_ended, session_credential
+from jobservice.stream_guard import ENDED_SESSION, CredentialsEnded, announce_ended, session_credential
 from phonos_common.forwarded import client_unit
 
 log = logging.getLogger(__name__)
@@ -61,6 +67,10 @@ PRUNE_AFTER_S = 7 * 86400.0  # expired or revoked sessions are deleted a week la
 PRUNE_BATCH = 100
 TOUCH_EVERY_S = 60.0  # a session's last use and address are written at most this often
 HANDLE_PREFIX = "ses_"
+WRONG_PASSWORD = "Wrong username or password."
+# The token hash of the session the API call being served authenticated with (`Sessions.authenticate`, in the call's
+# task): a create checks it again in its own transaction (jobservice/account_lock.py), as it does the calling key.
+CALLING_SESSION: ContextVar[str | None] = ContextVar("phonos_calling_session", default=None)
 
 
 @dataclass(frozen=True)
@@ -112,6 +122,14 @@ def token_hash(token: str) -> str:
 
 def csrf_token(token: str) -> str:
     return hmac.new(token.encode(), b"phonos-csrf-v1", hashlib.sha256).hexdigest()
+
+
+async def check_session_live(tx: Transaction, account_id: int, hashed: str) -> None:
+    """Unauthenticated, as `Sessions.authenticate` would answer the session's next request, unless the account's
+    session `hashed` is still signed in (jobservice/account_lock.py)."""
+    row = await tx.fetch_one("get_session", {"token_hash": hashed, "now": now()})
+    if row is None or int(row["account_id"]) != account_id:
+        raise Unauthenticated(ENDED_SESSION)
 
 
 class Sessions:
@@ -174,16 +192,27 @@ class Sessions:
             async with self._hashing:
                 # Unknown users and users without a password cost one verification too (no timing oracle).
                 ok = await asyncio.to_thread(password_matches, stored, password)
-            if row is None or not ok:
+            new = await self._signed_in(row, user_agent, client_address) if row is not None and ok else None
+            if new is None:
                 await self.failures.failed(username.lower(), address)
                 if row is not None:  # the account's owner may want to know; an unknown name is nobody's to tell
                     await record_after(self._db, int(row["id"]), Action.SIGN_IN_FAILED)
-                raise Unauthenticated("Wrong username or password.")
-        async with self._db.transaction() as tx:
-            await tx.execute("prune_sessions", {"before": now() - PRUNE_AFTER_S, "limit": PRUNE_BATCH})
-            new = await self._new_session(tx, int(row["id"]), row["username"], user_agent, client_address)
-            await record(tx, int(row["id"]), Action.SIGNED_IN)
+                raise Unauthenticated(WRONG_PASSWORD)
         self._started(new)
+        return new
+
+    async def _signed_in(self, account: Row, user_agent: str, client_address: str | None) -> NewSession | None:
+        """The session of a password checked against the `account` row's hash; None when that is no longer the
+        account's: a password change or `phonos accounts lock` committed during the check ended the sessions there
+        were, and the old password must not start one after them. The caller answers that as the wrong password it
+        now is (the same answer, after the same one verification)."""
+        async with self._db.transaction() as tx:
+            new = await self._new_session(tx, int(account["id"]), account["username"], user_agent, client_address,
+                                          password_hash=account["password_hash"])
+            if new is None:
+                return None
+            await tx.execute("prune_sessions", {"before": now() - PRUNE_AFTER_S, "limit": PRUNE_BATCH})
+            await record(tx, new.account_id, Action.SIGNED_IN)
         return new
 
     def _started(self, new: NewSession) -> None:
@@ -191,16 +220,18 @@ class Sessions:
             self._on_started(new.token)
 
     async def _new_session(self, tx: Transaction, account_id: int, username: str, user_agent: str,
-                           client_address: str | None) -> NewSession:
+                           client_address: str | None, *, password_hash: str) -> NewSession | None:
+        """A session, only while the account's password hash is `password_hash` (on PostgreSQL after any change to
+        the account's row in progress has committed: insert_session_if_password); None otherwise."""
         token = secrets.token_urlsafe(32)
         stamp = now()
         expires = stamp + self._ttl_s
-        await tx.execute("insert_session", {
+        made = await tx.fetch_one("insert_session_if_password", {
             "token_hash": token_hash(token), "account_id": account_id,
             "user_agent": clean_user_agent(user_agent), "client_address": client_address or None,
-            "now": stamp, "expires_at": expires,
+            "now": stamp, "expires_at": expires, "password_hash": password_hash,
         })
-        return NewSession(token, csrf_token(token), account_id, username, expires)
+        return None if made is None else NewSession(token, csrf_token(token), account_id, username, expires)
 
     async def authenticate(self, token: str, *, csrf: str | None, state_changing: bool,
                            client_address: str | None = None) -> SessionInfo:
@@ -209,7 +240,7 @@ class Sessions:
         stamp = now()
         row = await self._db.read.fetch_one("get_session", {"token_hash": hashed, "now": stamp})
         if row is None:
-            raise Unauthenticated("Your dashboard session has ended (signed out or expired). Sign in again.")
+            raise Unauthenticated(ENDED_SESSION)
         expected = csrf_token(token)
         if state_changing and not (csrf and hmac.compare_digest(csrf.encode(), expected.encode())):
             raise Forbidden("Missing or wrong CSRF token: send the X-CSRF-Token header that GET /auth/session "
@@ -217,6 +248,7 @@ class Sessions:
         seen = row["last_seen_at"] if row["last_seen_at"] is not None else row["created_at"]
         if stamp - float(seen) >= TOUCH_EVERY_S:
             await self._touch(hashed, stamp, client_address)
+        CALLING_SESSION.set(hashed)  # the call's task: what its creates check again (jobservice/account_lock.py)
         return SessionInfo(hashed, expected, int(row["account_id"]), row["username"], float(row["expires_at"]))
 
     async def _touch(self, hashed: str, stamp: float, client_address: str | None) -> None:
@@ -290,11 +322,21 @@ class Sessions:
             raise InvalidArgument("the new password is the current one: choose another")
         password_hash = await asyncio.to_thread(hash_password, new)
         async with self._db.transaction() as tx:
-            await tx.execute("set_password", {"account_id": session.account_id, "password_hash": password_hash})
+            # The account's row first, as a lock or another change takes it. Either may have committed while the
+            # current password was checked: this session is ended then (and a lock's cleared password must not be
+            # set again by it), so the change is refused as the session's next request would be.
+            await tx.execute("lock_account", {"account_id": session.account_id})
+            rotated_out = await tx.fetch_all("revoke_session", {"token_hash": session.token_hash, "now": now()})
+            if not rotated_out:
+                raise Unauthenticated(ENDED_SESSION)
+            if await tx.fetch_one("replace_password", {"account_id": session.account_id, "password_hash": password_hash,
+                                                       "verified": stored}) is None:
+                raise InvalidArgument("the current password is wrong")
             ended = await tx.fetch_all("revoke_other_account_sessions", {
                 "account_id": session.account_id, "keep": session.token_hash, "now": now()})
-            rotated_out = await tx.fetch_all("revoke_session", {"token_hash": session.token_hash, "now": now()})
-            rotated = await self._new_session(tx, session.account_id, session.username, user_agent, client_address)
+            rotated = await self._new_session(tx, session.account_id, session.username, user_agent, client_address,
+                                              password_hash=password_hash)
+            assert rotated is not None  # the hash this transaction just set
             await record(tx, session.account_id, Action.PASSWORD_CHANGED, details={"other_sessions_ended": len(ended)})
             await announce_ended(self._db, tx)
         # The old token's streams end too: the page opens its streams again with the new cookie.

@@ -77,7 +77,9 @@ class JobShares:
         # leaked week-long key kept every result it could read open for a year after it expired or was revoked.
         check_within(await calling_key_expiry(self._db, account_id), share.expires_at, made_at)
         async with self._db.transaction() as tx:
-            await lock_account(tx, account_id)  # parallel creates count one at a time (at most MAX_ACTIVE_PER_JOB)
+            # Parallel creates count one at a time (at most MAX_ACTIVE_PER_JOB); a caller ended meanwhile (`phonos
+            # accounts lock`) is refused: the link would read on without it.
+            await lock_account(tx, account_id)
             await tx.execute("prune_job_shares", {"job_id": job.id, "now": share.created_at})
             row = await tx.fetch_one("count_job_shares", {"job_id": job.id, "now": share.created_at})
             if row is not None and int(row["shares"]) >= MAX_ACTIVE_PER_JOB:

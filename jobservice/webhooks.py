@@ -337,7 +337,9 @@ class Webhooks:
         async with self._db.transaction() as tx:
             if guard is not None:
                 await guard.check(tx)
-            await lock_account(tx, account_id)  # parallel creates count one at a time (at most max_per_account)
+            # Parallel creates count one at a time (at most max_per_account); a caller ended meanwhile (`phonos
+            # accounts lock`) is refused: a receiver it planted would outlive it.
+            await lock_account(tx, account_id)
             count = await tx.scalar("count_webhooks", {"account_id": account_id})
             if int(count) >= self._max:
                 raise LimitReached(f"An account can have at most {self._max} webhooks; delete one first")
@@ -365,6 +367,7 @@ class Webhooks:
         async with self._db.transaction() as tx:
             if guard is not None:
                 await guard.check(tx)
+            await lock_account(tx, account_id)  # a caller ended meanwhile sees no new secret (jobservice/account_lock.py)
             row = await tx.fetch_one("rotate_webhook_secret", {"id": webhook_id, "account_id": account_id,
                                                                "secret": secret, "previous_until": until})
             if row is None:
@@ -399,9 +402,8 @@ class Webhooks:
             if deleted is None:
                 raise NotFound(f"Webhook {echoed_id(webhook_id)} not found")
             await tx.execute("drop_deliveries_of_webhook", {"webhook_id": webhook_id})
-            # As its creation's entry: the receiver's host (never the URL, whose query may hold a token) and events.
             await record(tx, account_id, Action.WEBHOOK_DELETED, target=Target(webhook_id=webhook_id),
-                         details={"host": urlsplit(deleted["url"]).hostname or "", "events": json.loads(deleted["events"])})
+                         details=deleted_details(deleted))
 
     async def send_test(self, account_id: int, webhook_id: str, session: aiohttp.ClientSession,
                         guard: Guard[TestResult] | None = None) -> TestResult:
@@ -437,6 +439,12 @@ class Webhooks:
             if guard is not None:
                 await guard.done(tx, result)
         return result
+
+
+def deleted_details(deleted: Row) -> dict[str, Any]:
+    """A deleted webhook's activity entry (delete_webhook's row), as its creation's: the receiver's host (never the
+    URL, whose query may hold a token) and events."""
+    return {"host": urlsplit(deleted["url"]).hostname or "", "events": json.loads(deleted["events"])}
 
 
 def worded_test_result(status: int, reason: str | None, timeout_s: float) -> TestResult:

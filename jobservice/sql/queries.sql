@@ -49,7 +49,8 @@ SELECT id FROM accounts WHERE id = :account_id;
 
 -- name: lock_account
 -- An account's limited creates one at a time (at most 20 active keys, 20 links per job, the webhooks per
--- account): each counts, then inserts, in one transaction that first takes this.
+-- account): each counts, then inserts, in one transaction that first takes this; so does `phonos accounts lock`
+-- (jobservice/account_lock.py: a create checks its caller's key or session after it).
 -- One writer holds SQLite (BEGIN IMMEDIATE), so the read alone is enough here; PostgreSQL locks the account's row.
 SELECT id FROM accounts WHERE id = :account_id;
 
@@ -384,6 +385,11 @@ SELECT * FROM webhooks WHERE id = :id AND account_id = :account_id AND deleted_a
 UPDATE webhooks SET deleted_at = :now WHERE id = :id AND account_id = :account_id AND deleted_at IS NULL
 RETURNING id, url, events;
 
+-- name: delete_account_webhooks
+-- `phonos accounts lock`: every webhook of the account, as delete_webhook deletes one.
+UPDATE webhooks SET deleted_at = :now WHERE account_id = :account_id AND deleted_at IS NULL
+RETURNING id, url, events;
+
 -- name: rotate_webhook_secret
 -- A new current secret; the old one stays as previous_secret until :previous_until (deliveries are signed with
 -- both meanwhile), or goes at once when :previous_until is NULL. SET reads the row as it was, so previous_secret
@@ -534,6 +540,12 @@ UPDATE api_keys SET revoked_at = :now
 WHERE id = :id AND account_id = :account_id AND revoked_at IS NULL
 RETURNING id, key_hash;
 
+-- name: revoke_account_api_keys
+-- `phonos accounts lock`: every key of the account not yet revoked (expired ones too: an update could renew
+-- them), in one statement; key_hash for the stream guard, name for the activity log.
+UPDATE api_keys SET revoked_at = :now WHERE account_id = :account_id AND revoked_at IS NULL
+RETURNING id, key_hash, name;
+
 -- name: update_api_key
 -- :rename: the name was given (a blank one clears it: NULL is "Unnamed key").
 UPDATE api_keys SET name = CASE WHEN :rename THEN :name ELSE name END, rate_limit = COALESCE(:rate_limit, rate_limit)
@@ -597,9 +609,31 @@ SELECT COUNT(*) FROM credit_entries WHERE account_id = :account_id;
 -- name: set_password
 UPDATE accounts SET password_hash = :password_hash WHERE id = :account_id;
 
+-- name: replace_password
+-- A signed-in person's password change: only over the hash their current password was checked against
+-- (:verified), so a change meeting another (or a lock that cleared it) meanwhile sets nothing.
+UPDATE accounts SET password_hash = :password_hash WHERE id = :account_id AND password_hash = :verified
+RETURNING id;
+
+-- name: clear_password
+-- `phonos accounts lock`: nobody signs in any more; a row back when the account had a password.
+UPDATE accounts SET password_hash = NULL WHERE id = :account_id AND password_hash IS NOT NULL
+RETURNING id;
+
 -- name: insert_session
 INSERT INTO sessions (token_hash, account_id, user_agent, client_address, created_at, last_seen_at, expires_at)
 VALUES (:token_hash, :account_id, :user_agent, :client_address, :now, :now, :expires_at);
+
+-- name: insert_session_if_password
+-- A sign-in's session, only while the account's password hash is still the one the password was checked against
+-- (:password_hash): a change of password or `phonos accounts lock` committed during the check (Argon2, outside any
+-- transaction) ends only the sessions existing then, so a session started after it with the old password outlived
+-- it. No row back: that password no longer signs in (jobservice/sessions.py).
+-- One writer holds SQLite (BEGIN IMMEDIATE): the hash compared is the one committed last.
+INSERT INTO sessions (token_hash, account_id, user_agent, client_address, created_at, last_seen_at, expires_at)
+SELECT :token_hash, id, :user_agent, :client_address, :now, :now, :expires_at
+FROM accounts WHERE id = :account_id AND password_hash = :password_hash
+RETURNING token_hash;
 
 -- name: get_session
 SELECT s.account_id, s.expires_at, s.created_at, s.last_seen_at, a.username
@@ -835,11 +869,11 @@ SELECT id, job_id, created_at, expires_at FROM job_shares
 WHERE job_id = :job_id AND expires_at > :now
 ORDER BY created_at DESC, id;
 
--- name: account_job_shares
--- The working links of every job of an account (`phonos accounts lock` revokes them).
-SELECT s.id, s.job_id FROM job_shares s JOIN jobs j ON j.id = s.job_id
-WHERE j.account_id = :account_id AND s.expires_at > :now
-ORDER BY s.created_at, s.id;
+-- name: revoke_account_job_shares
+-- `phonos accounts lock`: the working links of every job of the account (an expired one opens nothing).
+DELETE FROM job_shares
+WHERE expires_at > :now AND job_id IN (SELECT id FROM jobs WHERE account_id = :account_id)
+RETURNING id, job_id;
 
 -- name: delete_job_share
 DELETE FROM job_shares WHERE id = :id AND job_id = :job_id RETURNING id;

@@ -25,24 +25,30 @@ Scenario = Callable[[Store], Coroutine[Any, Any, None]]
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def run(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[Scenario], None]:
+def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> ServiceSettings:
+    """The settings of a fresh SQLite file or PostgreSQL database (the operator's commands, jobservice/admin.py, open
+    their own connection to it with these, as the CLI does)."""
     if request.param == "sqlite":
-        settings = ServiceSettings(data_dir=tmp_path)
-    else:
-        server: PostgresServer = request.getfixturevalue("postgres")
-        settings = ServiceSettings(data_dir=tmp_path, database_url=server.new_store_url("contract"))
+        return ServiceSettings(data_dir=tmp_path)
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return ServiceSettings(data_dir=tmp_path, database_url=server.new_store_url("contract"))
 
-    def go(scenario: Scenario) -> None:
-        async def main() -> None:
-            store = await open_store(settings)
-            try:
-                await scenario(store)
-            finally:
-                await store.close()
 
-        asyncio.run(main())
+@pytest.fixture
+def run(store_settings: ServiceSettings) -> Callable[[Scenario], None]:
+    return lambda scenario: run_on(store_settings, scenario)
 
-    return go
+
+def run_on(settings: ServiceSettings, scenario: Scenario) -> None:
+    """`scenario` against the store of `settings`, opened for it and closed after."""
+    async def main() -> None:
+        store = await open_store(settings)
+        try:
+            await scenario(store)
+        finally:
+            await store.close()
+
+    asyncio.run(main())
 
 
 def job(cost: int = 10, model: str = "esmfold") -> NewJob:
