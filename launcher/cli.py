@@ -53,6 +53,7 @@ from jobservice.api_keys import KeyRecord, LastActiveKey, RateLimitOutOfRange
 from jobservice.errors import LimitReached, PhonosError
 from jobservice.key_policy import FULL, READ_ONLY
 from jobservice.messages import activity_json
+from jobservice.new_sqlite_guard import new_sqlite_refusal
 from jobservice.private_files import private_umask, secure_data_dir
 from jobservice.process_exit import end_without_teardown
 from jobservice.store import STORE_UNUSABLE, ConstraintViolation, store_unusable_message
@@ -151,10 +152,19 @@ def _not_a_file(settings: ServiceSettings) -> None:
 
 def _prepare_data_dir(settings: ServiceSettings) -> None:
     _not_a_file(settings)
+    _no_stray_database(settings)
     try:
         secure_data_dir(settings.data_dir, settings.sqlite_path)
     except OSError as exc:
         raise CliError(store_unusable_message(settings, exc)) from None
+
+
+def _no_stray_database(settings: ServiceSettings) -> None:
+    """No SQLite database is made (or an empty one opened) in a data directory whose results belong to a database
+    that is not there: PostgreSQL's, with PHONOS_DATABASE_URL forgotten (jobservice/new_sqlite_guard.py)."""
+    refusal = new_sqlite_refusal(settings)
+    if refusal is not None:
+        raise CliError(refusal)
 
 
 def _existing(settings: ServiceSettings) -> ServiceSettings:
@@ -162,6 +172,7 @@ def _existing(settings: ServiceSettings) -> ServiceSettings:
     already, or a mistyped --data-dir (or a command run from another directory) would create an empty one
     and answer "no account named ..." about the wrong place."""
     _not_a_file(settings)
+    _no_stray_database(settings)
     path = settings.sqlite_path
     if path is not None and not path.exists():
         raise CliError(f"no phonos database in {settings.data_dir.resolve()}: check --data-dir or PHONOS_DATA_DIR "

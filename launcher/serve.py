@@ -10,7 +10,9 @@ on the same ports while the other keeps running. Through a Triton restart the AP
 models loaded. A child that fails before it was ever ready (a broken model, a locked data dir), or
 crashes more than PHONOS_RESTART_MAX times within PHONOS_RESTART_WINDOW_S, stops everything with
 a message saying which and why, and the exit status is 1. A port it cannot listen on (in use, or given
-to two listeners) is found before anything is created: one line naming it and its setting, exit status 2.
+to two listeners) is found before anything is created: one line naming it and its setting, exit status 2. So is
+a SQLite start in a data directory whose results belong to another database (jobservice/new_sqlite_guard.py:
+PHONOS_DATABASE_URL forgotten on a host of a shared directory).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from jobservice.datadir_lock import DataDirLock, DataDirLocked
 from jobservice.db_wait import EXIT_DATABASE_REFUSED, retrying
 from jobservice.log_format import formatter
 from jobservice.metrics_server import MetricsEndpoint, listening_socket, start_metrics_server
+from jobservice.new_sqlite_guard import new_sqlite_refusal
 from jobservice.pg import StartFailure
 from jobservice.private_files import secure_data_dir
 from jobservice.schema_guard import say_migrated
@@ -345,6 +348,12 @@ def serve(settings: ServiceSettings) -> int:
         return 2
     data_dir = settings.data_dir.resolve()
     settings = settings.with_overrides(data_dir=data_dir)
+    # A new SQLite database beside another database's result store (PHONOS_DATABASE_URL forgotten on a host of a
+    # shared directory): refused before its file, an admin key, the lock and Triton's log are made there.
+    refusal = new_sqlite_refusal(settings)
+    if refusal is not None:
+        print(said_error(refusal), file=sys.stderr)
+        return 2
     raise_open_files_limit()  # inherited by Triton and the job service it starts
     # Nothing is created (no data directory, no admin key printed) for a start that cannot listen; a data
     # directory another job service owns is said first (its ports are taken too, and that is the reason).
