@@ -32,13 +32,11 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
-from aiohttp import web
-
 from jobservice.admin import FIRST_USER, FirstStart, ensure_first_account, password_holder, password_still
 from jobservice.datadir_lock import DataDirLock, DataDirLocked
 from jobservice.db_wait import EXIT_DATABASE_REFUSED, retrying
 from jobservice.log_format import formatter
-from jobservice.metrics_server import MetricsEndpoint, listening_socket, start_metrics_server
+from jobservice.metrics_server import listening_socket
 from jobservice.new_sqlite_guard import new_sqlite_refusal
 from jobservice.pg import StartFailure
 from jobservice.private_files import secure_data_dir
@@ -51,6 +49,7 @@ from launcher.ports import can_listen, is_local_address
 from launcher.serve_address import ServeAddress, this_host
 from launcher.serve_address import forget as forget_address
 from launcher.serve_address import record as record_address
+from launcher.serve_waiting import ServeWaiting
 from launcher.supervisor import Event, State, Supervised
 from launcher.tables import banner_line, said, said_error
 from launcher.triton import (
@@ -214,10 +213,12 @@ class JobServiceChild:
         self.ready_info: dict = {}
         self._ready = threading.Event()
         self.waiting = False  # said it waits for its database (this start), not ready yet
+        self.waiting_info: dict = {}  # its `{"event": "waiting", ...}` line: where it answers meanwhile
 
     def spawn(self) -> None:
         self._ready = threading.Event()
         self.waiting = False
+        self.waiting_info = {}
         handed = () if self.metrics_socket is None else (self.metrics_socket.fileno(),)
         self.popen = subprocess.Popen(jobservice_command(self.settings, self.metrics_socket), stdout=subprocess.PIPE,
                                       text=True, env=self._env, start_new_session=True, pass_fds=handed,
@@ -231,6 +232,7 @@ class JobServiceChild:
                 info = json.loads(line)
                 if info.get("event") == "waiting":  # PostgreSQL away at its start (jobservice/db_wait.py)
                     self.waiting = True
+                    self.waiting_info = info
                     print(f"job service: waiting for its database ({info.get('reason') or 'unreachable'}); it "
                           "serves once the database answers (PHONOS_DATABASE_START_WAIT_S)", flush=True)
                     continue
@@ -296,44 +298,29 @@ def metrics_listener(settings: ServiceSettings) -> tuple[ServiceSettings, socket
     return settings.with_overrides(metrics_port=int(sock.getsockname()[1])), sock
 
 
-async def first_account_waiting(settings: ServiceSettings,
-                                metrics_socket: socket.socket | None = None) -> FirstStart | None:
+async def first_account_waiting(settings: ServiceSettings, metrics_socket: socket.socket | None = None,
+                                wait: ServeWaiting | None = None) -> FirstStart | None:
     """`ensure_first_account`, waiting for PostgreSQL as the job service does (PHONOS_DATABASE_START_WAIT_S): a
-    `phonos serve` started before its database says each failed try and starts once it answers. Meanwhile its
-    metrics port (`metrics_socket`, else bound here) answers as the job service's does while it waits
-    (`phonos_database_up 0`): Prometheus sees a service whose database is unreachable, not a target down."""
+    `phonos serve` started before its database says each failed try and starts once it answers. Meanwhile it
+    answers as the job service does while it waits (launcher/serve_waiting.py: `/v1/health` 503 with why on its
+    HTTP port, `phonos_database_up 0` on its metrics port, `metrics_socket` if given): `phonos status` and
+    Prometheus see a service waiting for its database, not nothing. `wait`: those listeners (`wait.serving`: the
+    HTTP port they had)."""
 
     async def attempt() -> FirstStart | None:
         return await ensure_first_account(settings, credits=settings.default_credits,
                                           rate_limit=settings.default_rate_limit)
 
-    metrics: tuple[MetricsEndpoint, web.AppRunner] | None = None
-
-    async def failed(failure: StartFailure, pause_s: float) -> None:
-        nonlocal metrics
-        started = None
-        if metrics is None and settings.metrics_enabled:  # listening before the line says it waits
-            endpoint = MetricsEndpoint(None, settings.models, (), data_dir=settings.data_dir)
-            try:  # its port was found free (taken_port); lost since, the wait goes on unscraped
-                metrics = endpoint, (await start_metrics_server(endpoint, settings.metrics_host,
-                                                                settings.metrics_port, metrics_socket,
-                                                                allowed_hosts=settings.metrics_hosts))[0]
-                started = reachable(settings.metrics_host).url(settings.metrics_port, "/metrics")
-            except OSError:
-                await endpoint.close()
-        print(f"waiting for the database: {failure.reason}; trying again in {pause_s:.1f} s "
-              "(PHONOS_DATABASE_START_WAIT_S)", flush=True)
-        if started:  # the port too: with --metrics-port 0 nothing else says it before the banner
-            print(f"  meanwhile {started} answers, with phonos_database_up 0", flush=True)
-
     if not settings.database_url:
         return await attempt()
+    wait = wait if wait is not None else ServeWaiting(settings, metrics_socket)
     try:
-        return await retrying(attempt, settings.database_start_wait_s, failed)
-    finally:  # the job service serves there next (on the same socket, handed over)
-        if metrics is not None:
-            await metrics[1].cleanup()
-            await metrics[0].close()
+        return await retrying(attempt, settings.database_start_wait_s, wait.failed)
+    except BaseException:  # nothing will serve at the address it recorded
+        wait.forget()
+        raise
+    finally:  # the job service serves there next (on the same HTTP port; the metrics socket handed over)
+        await wait.close()
 
 
 def serve(settings: ServiceSettings) -> int:
@@ -380,14 +367,21 @@ def serve(settings: ServiceSettings) -> int:
 
 def _serve(settings: ServiceSettings, policy: SupervisorSettings, models: list[str],
            metrics_socket: socket.socket | None) -> int:
+    from jobservice.server import CannotListen
+
     data_dir = settings.data_dir
     log_supervision_as(settings.log_format)
     try:
         secure_data_dir(data_dir, settings.sqlite_path)
         if not owner_free(settings):
             return 1
-        first = asyncio.run(first_account_waiting(settings, metrics_socket))
+        wait = ServeWaiting(settings, metrics_socket)
+        first = asyncio.run(first_account_waiting(settings, metrics_socket, wait))
+        settings = wait.serving(settings)
         secure_data_dir(data_dir, settings.sqlite_path)
+    except CannotListen as exc:  # a port taken while it waited for its database (`taken_port` found it free)
+        print(said_error(str(exc)), file=sys.stderr)
+        return 2
     except KeyboardInterrupt:  # Ctrl-C while waiting for the database: nothing was started yet
         print("stopped while waiting for the database", flush=True)
         return 130
@@ -424,8 +418,10 @@ def _serve(settings: ServiceSettings, policy: SupervisorSettings, models: list[s
                         return 1
             # For `phonos status`, as soon as the job service listens, while Triton may still be loading: recorded
             # at the banner, a status during the start asked the default address and said nothing answered there.
-            if not recorded and jobs.ready_info:
-                record_address(data_dir, _address(settings, jobs.ready_info))
+            # Waiting for its database it listens too, answering health with why (its `waiting` line's ports).
+            listening = jobs.ready_info or jobs.waiting_info
+            if not recorded and listening.get("http_port"):
+                record_address(data_dir, _address(settings, listening))
                 recorded = True
             if not announced and all(c.state is State.READY for c in children) and api_operational(settings, jobs):
                 announce(settings, triton, jobs, first)
