@@ -29,6 +29,7 @@ from jobservice.datadir_lock import DataDirLocked
 from jobservice.db_wait import EXIT_DATABASE_REFUSED, Waiting
 from jobservice.log_format import configure_logging
 from jobservice.metrics_server import adopt_listening_socket
+from jobservice.new_sqlite_guard import new_sqlite_refusal
 from jobservice.pg import StartFailure
 from jobservice.private_files import private_umask
 from jobservice.process_exit import end_without_teardown
@@ -141,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         settings.check()  # the flags too
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    refusal = new_sqlite_refusal(settings)  # before the store is opened, which would make the stray database
+    if refusal is not None:
+        print(f"error: {refusal}", file=sys.stderr)
         return 2
     configure_logging(settings.log_format)
     if args.metrics_fd is not None:

@@ -140,3 +140,17 @@ def test_sqlite_data_directories_with_their_database_or_no_marker_are_used_as_be
         assert phonos([*argv, "--data-dir", str(stopped)]) == 2, argv
         _said(capsys.readouterr().err.strip(), stopped, "0123456789abcdef0123456789abcdef")
     assert (stopped / "phonos.sqlite3").stat().st_size == 0
+
+
+def test_the_job_service_alone_is_refused_before_it_makes_a_database(shared: tuple[Path, str, str]) -> None:
+    """`python -m jobservice` (a deployment without `phonos serve`) made `phonos.sqlite3` before its own check
+    refused the directory; it is refused first now, the same way."""
+    directory, _, database_id = shared
+    before = _tree(directory)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
+    done = subprocess.run([sys.executable, "-m", "jobservice", "--data-dir", str(directory), "--grpc-port", "0"],
+                          env={**env, "PHONOS_MODELS": "esmfold"}, cwd=REPO, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    _said(done.stderr.strip(), directory, database_id)
+    assert _tree(directory) == before
