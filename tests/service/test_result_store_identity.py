@@ -119,17 +119,32 @@ def test_a_sqlite_service_on_a_postgresql_stores_directory_is_refused_and_leaves
             raise AssertionError("the job service on another database's results directory started") from exc
         assert stray.returncode == 2, stray.stderr
         lines = [line for line in stray.stderr.splitlines() if line.startswith("error: ")]
-        assert lines == [
+        # Refused before its SQLite store is opened (jobservice/new_sqlite_guard.py): no stray database is made.
+        assert len(lines) == 1 and lines[0].startswith(
             f"error: the results directory {shared / 'results'} belongs to another database: its {MARKER_NAME} names "
-            f"database {pg_id}, and this job service's (SQLite in this data directory) is "
-            f"{_sqlite_id(shared)}. "
-            "Two databases must not share one result store: each one's orphan sweep deletes the other's files. Set "
-            "PHONOS_DATABASE_URL on this host to the database the store belongs to, or give this database its own "
-            "PHONOS_DATA_DIR"], stray.stderr
+            f"database {pg_id}, and there is no SQLite database in {shared} (phonos.sqlite3)"), stray.stderr
+        assert not (shared / "phonos.sqlite3").exists()
         assert "Traceback" not in stray.stderr
         assert _job_files(shared) == files and _marker(shared) == pg_id
         for job in jobs:
             assert client.get(job["download_url"]).status_code == 200
+
+        # A SQLite data directory with its own database whose results name the PostgreSQL one (a marker copied over):
+        # the job service's own check refuses it, naming both databases.
+        own = tmp_path / "own"
+        InProcessService(own, {}).stop()
+        (own / "results" / MARKER_NAME).write_text(f"{pg_id}\n")
+        stray = subprocess.run([sys.executable, "-m", "jobservice", "--data-dir", str(own), "--grpc-port", "0",
+                                "--no-http"], env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert stray.returncode == 2, stray.stderr
+        lines = [line for line in stray.stderr.splitlines() if line.startswith("error: ")]
+        assert lines == [
+            f"error: the results directory {own / 'results'} belongs to another database: its {MARKER_NAME} names "
+            f"database {pg_id}, and this job service's (SQLite in this data directory) is "
+            f"{_sqlite_id(own)}. "
+            "Two databases must not share one result store: each one's orphan sweep deletes the other's files. Set "
+            "PHONOS_DATABASE_URL on this host to the database the store belongs to, or give this database its own "
+            "PHONOS_DATA_DIR"], stray.stderr
     finally:
         pg.stop()
 
