@@ -58,7 +58,13 @@ class Serve:
     def stop(self) -> int:
         if self.popen.poll() is None:
             self.popen.send_signal(signal.SIGTERM)
-        return self.popen.wait(timeout=60)
+        try:
+            return self.popen.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # a stop that hangs: say where, from what the serve said last
+            self.popen.kill()
+            self.popen.wait(timeout=30)
+            tail = "\n".join(self.lines[-60:])
+            raise AssertionError(f"phonos serve did not stop within 60 s of SIGTERM; its last lines:\n{tail}") from None
 
 
 def port_open(address: str) -> bool:
