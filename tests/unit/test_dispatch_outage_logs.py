@@ -44,31 +44,35 @@ class DatabaseAway:
         return [], 0
 
 
+async def _no_capacity(model: str) -> int | None:
+    return None
+
+
+async def lease_tasks_through_an_outage(jobs: DatabaseAway, *, lease_s: float, away_s: float, back_s: float) -> None:
+    """A shared-store dispatcher's heartbeat and janitor, with a job running here whose lease needs renewing, while
+    `jobs` fails for `away_s`, then for `back_s` once it answers again."""
+    lease = cast(Lease, SimpleNamespace(owner="svc-1", seconds=lease_s))
+    dispatcher = dispatch.Dispatcher(
+        jobs, build_specs(["esmfold"]),  # type: ignore[arg-type]
+        cast(Inference, SimpleNamespace(capacity=_no_capacity)), cast(ResultStore, None),
+        max_inflight=1, retry_window_s=60, max_attempts=3, timeout_s=60, lease=lease)
+    running = asyncio.create_task(asyncio.sleep(30))
+    dispatcher._running["job-1"] = running
+    tasks = [asyncio.create_task(dispatcher._heartbeat(lease)), asyncio.create_task(dispatcher._janitor(lease))]
+    await asyncio.sleep(away_s)
+    jobs.failing = False
+    await asyncio.sleep(back_s)
+    for task in (*tasks, running):
+        task.cancel()
+    await asyncio.gather(*tasks, running, return_exceptions=True)
+
+
 def test_lease_tasks_say_an_outage_once_without_a_traceback_and_once_when_it_ends(
         caplog: pytest.LogCaptureFixture) -> None:
     jobs = DatabaseAway()
-    lease = cast(Lease, SimpleNamespace(owner="svc-1", seconds=0.03))
-    async def capacity(model: str) -> int | None:
-        return None
-
-    dispatcher = dispatch.Dispatcher(
-        jobs, build_specs(["esmfold"]), cast(Inference, SimpleNamespace(capacity=capacity)),  # type: ignore[arg-type]
-        cast(ResultStore, None),
-        max_inflight=1, retry_window_s=60, max_attempts=3, timeout_s=60, lease=lease)
-
-    async def scenario() -> None:
-        running = asyncio.create_task(asyncio.sleep(30))  # a job running here, whose lease needs renewing
-        dispatcher._running["job-1"] = running
-        tasks = [asyncio.create_task(dispatcher._heartbeat(lease)), asyncio.create_task(dispatcher._janitor(lease))]
-        await asyncio.sleep(0.6)  # ~6 renewals (every 0.1 s at least) and ~3 reclaims (0.2 s) fail
-        jobs.failing = False
-        await asyncio.sleep(0.3)
-        for task in (*tasks, running):
-            task.cancel()
-        await asyncio.gather(*tasks, running, return_exceptions=True)
-
     with caplog.at_level(logging.INFO, logger="jobservice.dispatch"):
-        asyncio.run(scenario())
+        # ~6 renewals (every 0.1 s at least) and ~3 reclaims (0.2 s) fail
+        asyncio.run(lease_tasks_through_an_outage(jobs, lease_s=0.03, away_s=0.6, back_s=0.3))
     assert jobs.calls >= 8
     lines = [r for r in caplog.records if r.name == "jobservice.dispatch"]
     actions = sorted(getattr(r, "action", "") for r in lines)
@@ -137,28 +141,8 @@ def test_no_lease_is_reclaimed_until_a_lease_after_the_database_came_back() -> N
     (a multi-node tester's 30-45 s PostgreSQL stop). Now no reclaim comes within a lease of the last failure seen,
     so every live owner's heartbeat (every third of a lease) renews first."""
     jobs = DatabaseAwayTimed()
-    lease = cast(Lease, SimpleNamespace(owner="svc-1", seconds=1.0))  # janitor every 0.5 s, heartbeat every 0.33 s
-
-    async def capacity(model: str) -> int | None:
-        return None
-
-    dispatcher = dispatch.Dispatcher(
-        jobs, build_specs(["esmfold"]), cast(Inference, SimpleNamespace(capacity=capacity)),  # type: ignore[arg-type]
-        cast(ResultStore, None),
-        max_inflight=1, retry_window_s=60, max_attempts=3, timeout_s=60, lease=lease)
-
-    async def scenario() -> None:
-        running = asyncio.create_task(asyncio.sleep(30))
-        dispatcher._running["job-1"] = running
-        tasks = [asyncio.create_task(dispatcher._heartbeat(lease)), asyncio.create_task(dispatcher._janitor(lease))]
-        await asyncio.sleep(1.2)  # the database away: renewals and reclaims fail
-        jobs.failing = False
-        await asyncio.sleep(2.6)
-        for task in (*tasks, running):
-            task.cancel()
-        await asyncio.gather(*tasks, running, return_exceptions=True)
-
-    asyncio.run(scenario())
+    lease = SimpleNamespace(seconds=1.0)  # janitor every 0.5 s, heartbeat every 0.33 s
+    asyncio.run(lease_tasks_through_an_outage(jobs, lease_s=lease.seconds, away_s=1.2, back_s=2.6))
     assert jobs.renewed_at and jobs.reclaimed_at, (jobs.renewed_at, jobs.reclaimed_at)
     assert jobs.reclaimed_at[0] >= jobs.last_failure + lease.seconds
     assert jobs.reclaimed_at[0] > jobs.renewed_at[0]  # the owner renewed before anyone reclaimed
