@@ -141,8 +141,8 @@ def test_no_lease_is_reclaimed_until_a_lease_after_the_database_came_back() -> N
     (a multi-node tester's 30-45 s PostgreSQL stop). Now no reclaim comes within a lease of the last failure seen,
     so every live owner's heartbeat (every third of a lease) renews first."""
     jobs = DatabaseAwayTimed()
-    lease = SimpleNamespace(seconds=1.0)  # janitor every 0.5 s, heartbeat every 0.33 s
-    asyncio.run(lease_tasks_through_an_outage(jobs, lease_s=lease.seconds, away_s=1.2, back_s=2.6))
+    lease_s = 1.0  # janitor every 0.5 s, heartbeat every 0.33 s
+    asyncio.run(lease_tasks_through_an_outage(jobs, lease_s=lease_s, away_s=1.2, back_s=2.6))
     assert jobs.renewed_at and jobs.reclaimed_at, (jobs.renewed_at, jobs.reclaimed_at)
-    assert jobs.reclaimed_at[0] >= jobs.last_failure + lease.seconds
+    assert jobs.reclaimed_at[0] >= jobs.last_failure + lease_s
     assert jobs.reclaimed_at[0] > jobs.renewed_at[0]  # the owner renewed before anyone reclaimed
