@@ -45,6 +45,7 @@ from jobservice.server import (
 )
 from jobservice.store import STORE_UNUSABLE, store_unusable_message
 from phonos_common.rlimit import raise_open_files_limit
+from phonos_common.stack_dump import enable_stack_dumps
 from phonos_config.service import ServiceSettings
 
 log = logging.getLogger("jobservice")  # not "__main__", as `python -m` names this module
@@ -125,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     private_umask()
     configure_logging()  # text until PHONOS_LOG_FORMAT is read: the records' fields (action=..., job_id=...) too
+    enable_stack_dumps()  # `kill -USR1 PID`: every thread's stack to the log, the process left running
     raise_open_files_limit()  # client connections and the service's own files share the descriptors
     overrides: dict[str, object] = {}
     if args.data_dir is not None:

@@ -50,6 +50,7 @@ from launcher.serve_address import ServeAddress, this_host
 from launcher.serve_address import forget as forget_address
 from launcher.serve_address import record as record_address
 from launcher.serve_waiting import ServeWaiting
+from launcher.stop_request import StopRequest
 from launcher.supervisor import Event, State, Supervised
 from launcher.tables import banner_line, said, said_error
 from launcher.triton import (
@@ -63,6 +64,7 @@ from launcher.triton import (
 )
 from launcher.urls import reachable
 from phonos_common.rlimit import raise_open_files_limit
+from phonos_common.stack_dump import DUMP_SIGNAL, enable_stack_dumps
 from phonos_config.json_text import json_value_text
 from phonos_config.service import ServiceSettings
 from phonos_config.supervisor import SupervisorSettings
@@ -70,6 +72,8 @@ from phonos_config.supervisor import SupervisorSettings
 TRITON_READY_TIMEOUT_S = 900.0
 JOBSERVICE_READY_TIMEOUT_S = 120.0
 TICK_S = 0.25
+JOBSERVICE_STOP_TIMEOUT_S = 20.0  # its stop is ~0.01 s, its gRPC grace 5 s at most (jobservice/server.py)
+STACK_DUMP_WAIT_S = 0.5  # for a job service's stack dump to reach the log before it is killed
 # The `endpoint` label of the Triton `phonos serve` starts, in /metrics (PHONOS_TRITON_ENDPOINT_LABEL).
 LOCAL_TRITON_LABEL = "local"
 
@@ -266,8 +270,16 @@ class JobServiceChild:
                 return
             self.popen.send_signal(signal.SIGTERM)
             try:
-                self.popen.wait(timeout=20)
+                self.popen.wait(timeout=JOBSERVICE_STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
+                # Where it waits goes into the log before it is killed: its threads' stacks (faulthandler), after
+                # the `stop: <phase> still running` lines that name the phase when its event loop still runs.
+                print(said_error(f"the job service (pid {self.popen.pid}) did not stop within "
+                                 f"{JOBSERVICE_STOP_TIMEOUT_S:.0f} s of SIGTERM: its threads' stacks follow; "
+                                 "killing it"), file=sys.stderr, flush=True)
+                if DUMP_SIGNAL is not None:
+                    self.popen.send_signal(DUMP_SIGNAL)
+                    time.sleep(STACK_DUMP_WAIT_S)
                 self.kill()
         finally:  # the metrics port is free once the job service is gone, not held through Triton's stop
             if self.metrics_socket is not None:
@@ -342,6 +354,7 @@ def serve(settings: ServiceSettings) -> int:
         print(said_error(refusal), file=sys.stderr)
         return 2
     raise_open_files_limit()  # inherited by Triton and the job service it starts
+    enable_stack_dumps()  # `kill -USR1 PID`: where this process waits (phonos_common/stack_dump.py)
     # Nothing is created (no data directory, no admin key printed) for a start that cannot listen; a data
     # directory another job service owns is said first (its ports are taken too, and that is the reason).
     if data_dir.is_dir() and not owner_free(settings):
@@ -399,19 +412,14 @@ def _serve(settings: ServiceSettings, policy: SupervisorSettings, models: list[s
     jobs = JobServiceChild(settings, jobservice_env(settings, triton), metrics_socket)
     children = [Supervised(triton, policy, ready_timeout_s=TRITON_READY_TIMEOUT_S),
                 Supervised(jobs, policy, ready_timeout_s=jobservice_ready_timeout_s(settings))]
-    stopping = threading.Event()
-
-    def request_stop(signum: int, frame: object) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    stopping = StopRequest()  # signal-safe: no lock in the handler (launcher/stop_request.py)
+    stopping.install()
     print(f"starting Triton ({', '.join(models)}) ...", flush=True)
     try:
         for child in children:
             child.start()
         announced = recorded = False
-        while not stopping.is_set():
+        while not stopping.requested:
             for child in children:
                 for event in child.tick():
                     if not report(event, triton, jobs):
@@ -437,6 +445,7 @@ def _serve(settings: ServiceSettings, policy: SupervisorSettings, models: list[s
         for child in reversed(children):  # the job service first: it finishes its writes while Triton is up
             child.stop()
         forget_address(data_dir, os.getpid())
+        stopping.close()
 
 
 def _address(settings: ServiceSettings, ready: Mapping[str, Any]) -> ServeAddress:
