@@ -18,6 +18,8 @@ from phonos_common.rpc import RpcFailure
 
 
 class Admission(Protocol):
-    async def admit(self, full_method: str, credentials: Mapping[str, str], client: str | None) -> RpcFailure | None:
-        """None to let the request in; else the failure to answer with (its body stays unread)."""
+    async def admit(self, full_method: str, credentials: Mapping[str, str], client: str | None,
+                    transport: str = "grpc") -> RpcFailure | None:
+        """None to let the request in; else the failure to answer with (its body stays unread), which the service
+        counts among its calls of `transport` ("rest": the gateway's)."""
         ...

@@ -179,7 +179,8 @@ async def admit(request: web.Request, plan: TranscodePlan) -> None:
     admission = request.app.get(ADMISSION_KEY)
     if admission is None or request.get(ADMITTED_KEY):
         return
-    failure = await admission.admit(plan.rule.full_method, dict(caller_metadata(request)), client_of(request))
+    failure = await admission.admit(plan.rule.full_method, dict(caller_metadata(request)), client_of(request),
+                                    transport="rest")
     if failure is not None:
         raise HttpError(failure_response(failure, request[REQUEST_ID_KEY]))
     request[ADMITTED_KEY] = True

@@ -16,6 +16,7 @@ peer, or behind a trusted proxy (a separate gateway process, an ingress) the cli
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
@@ -51,6 +52,7 @@ SHARE_LINK_METHODS = frozenset(full_method(name) for name in token_methods())
 # sessions' own: GetSession is a read) check their sessions themselves.
 STATE_CHANGING_METHODS = frozenset(full_method(name) for name in state_changing_methods() if route_templates()[name])
 _PROTECTED_PREFIX = f"/{SERVICE.full_name}/"
+RPC_PREFIX = _PROTECTED_PREFIX  # a PhonosService rpc's full method; the rest is its name, the metrics' `rpc`
 
 
 def needs_key(method: str) -> bool:
@@ -83,11 +85,19 @@ class KeyAdmission:
         # An address's unknown credentials: no more looked up at once than it has failures left (auth_throttle).
         self._lookups = LookupsInFlight(throttle)
 
-    async def admit(self, method: str, credentials: Mapping[str, str], client: str | None) -> RpcFailure | None:
+    async def admit(self, method: str, credentials: Mapping[str, str], client: str | None,
+                    transport: str = "grpc") -> RpcFailure | None:
+        """None to let the call through; else its refusal, counted in `phonos_rpc_seconds` under `transport` (the
+        servicer, which counts every other call, never sees it: a database outage's 503s and bad keys' 401s were
+        missing from the figures, and an alert on UNAVAILABLE answers stayed silent through an outage)."""
+        started = time.perf_counter()
         try:
-            return await self._admit(method, credentials, client)
+            failure = await self._admit(method, credentials, client)
         except ServiceUnavailable as exc:  # the database away: a 503 as the servicer would answer, not a refusal
-            return _failure(exc)
+            failure = _failure(exc)
+        if failure is not None and method.startswith(RPC_PREFIX):
+            metrics.rpc_finished(method[len(RPC_PREFIX):], transport, failure.code.name, time.perf_counter() - started)
+        return failure
 
     async def _admit(self, method: str, credentials: Mapping[str, str], client: str | None) -> RpcFailure | None:
         if method in SHARE_LINK_METHODS and self._shared is not None:

@@ -47,12 +47,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextvars import ContextVar
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 import grpc
 
+from jobservice import metrics
 from jobservice.admission import KeyAdmission, repeated_metadata
 from jobservice.errors import InvalidArgument, PhonosError, RequestTimeout, RequestTooLarge, TooManyInProgress
 from jobservice.grpc_in_flight import NOTHING_HELD, GrpcInFlight, Held
@@ -124,9 +126,14 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         call_id = _name_call(details, context)
         client = self._client(details, context)
         try:
-            failure = repeated_metadata(details.invocation_metadata or ()) or await self._admission.admit(
-                method, metadata, client)
+            failure = repeated_metadata(details.invocation_metadata or ())
+            if failure is not None:
+                _count_refused(context, failure.code)
+            else:  # counts its own refusals
+                failure = await self._admission.admit(method, metadata, client,
+                                                      transport=call_transport(metadata, context.peer()))
         except Exception:
+            _count_refused(context, grpc.StatusCode.INTERNAL)
             await abort_for_bug(context, method, call_id)
         if failure is not None:
             self._error_log.log(logging.INFO, "grpc.refused", "%s: %s from %s (request id %s)", method,
@@ -258,9 +265,12 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
 def _name_call(details: grpc.HandlerCallDetails, context: grpc.aio.ServicerContext) -> str:
     """The call's request id, kept in CALL_REQUEST_ID and set as its default `x-request-id` trailer (a handler's
-    own trailers, or an abort's, replace it: the servicer's carry the same id)."""
+    own trailers, or an abort's, replace it: the servicer's carry the same id). Its start and rpc, for the
+    metrics of a call refused here (`_count_refused`)."""
     call_id = request_id(_text_metadata(details.invocation_metadata).get(REQUEST_ID_METADATA))
     CALL_REQUEST_ID.set(call_id)
+    rpc = details.method[len(GUARDED_STREAMS_PREFIX):] if details.method.startswith(GUARDED_STREAMS_PREFIX) else None
+    CALL_REFUSAL_COUNT.set(_RefusalCount(rpc, time.perf_counter(), _text_metadata(details.invocation_metadata)))
     context.set_trailing_metadata(((REQUEST_ID_METADATA, call_id),))
     return call_id
 
@@ -328,9 +338,33 @@ def call_transport(metadata: Mapping[str, Any], peer: str) -> str:
     return "rest" if peer == IN_PROCESS_PEER or CALL_FROM_TRUSTED_PROXY.get() else "grpc"
 
 
+class _RefusalCount(NamedTuple):
+    rpc: str | None  # a PhonosService rpc's name (the servicer's label); None: health, reflection
+    started: float
+    metadata: Mapping[str, str]
+
+
+# Set per call by `_name_call` (each call runs in a context of its own).
+CALL_REFUSAL_COUNT: ContextVar[_RefusalCount | None] = ContextVar("phonos_call_refusal_count", default=None)
+
+
+def _count_refused(context: grpc.aio.ServicerContext, code: grpc.StatusCode) -> None:
+    """`phonos_rpc_seconds` for a PhonosService call refused here, before the servicer, which counts the rest: a
+    bad or throttled key (401, 429), the database away (503), a message too slow, too large or unreadable. They
+    were missing, so an alert on UNAVAILABLE answers stayed silent through a database outage (every keyed call is
+    refused at admission then) and 401s were not in the figures (docs/observability.md: every API call)."""
+    # Admission's refusals are counted by KeyAdmission.admit (the in-process gateway's too).
+    count = CALL_REFUSAL_COUNT.get()
+    if count is None or count.rpc is None:
+        return
+    metrics.rpc_finished(count.rpc, call_transport(count.metadata, context.peer()), code.name,
+                         time.perf_counter() - count.started)
+
+
 async def _refuse(context: grpc.aio.ServicerContext, error: PhonosError) -> NoReturn:
     """End the call with `error` as the servicer would (status_map's code, title and reason), with its request id."""
     code, metadata = grpc_status(error)
+    _count_refused(context, code)
     await context.abort(code, error.message,
                         trailing_metadata=((REQUEST_ID_METADATA, CALL_REQUEST_ID.get() or ""), *metadata))
     raise AssertionError("abort returned")  # unreachable: abort raises

@@ -128,7 +128,7 @@ class Dashboard:
         method = SERVICE + "GetSharedJob"
         admission = request.app.get(ADMISSION_KEY)
         if admission is not None:  # the share links' per-address limit, as for the JSON and the files
-            refused = await admission.admit(method, {}, client_of(request))
+            refused = await admission.admit(method, {}, client_of(request), transport="rest")
             if refused is not None:
                 raise HttpError(failure_response(refused, _request_id(request)))
         status = 200

@@ -41,7 +41,8 @@ class RecordingAdmission:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str | None]] = []
 
-    async def admit(self, full_method: str, credentials: Mapping[str, str], peer: str | None) -> RpcFailure | None:
+    async def admit(self, full_method: str, credentials: Mapping[str, str], peer: str | None,
+                    transport: str = "grpc") -> RpcFailure | None:
         authorization = credentials.get("authorization")
         self.calls.append((full_method, authorization))
         if full_method.endswith("/GetHealth") or authorization == AUTH:

@@ -76,6 +76,7 @@ def test_a_stopped_database_is_a_503_with_retry_after_and_health_says_so_until_i
     assert listening >= 4  # new jobs, cancels, webhooks, job events: what other job services announce
     secrets = [str(own_postgres.port), "postgresql://", "127.0.0.1", "search_path"]
 
+    before = service.scrape()
     with separate_gateway(service.grpc_target) as gateway_url:
         own_postgres.pause()
         try:
@@ -102,6 +103,15 @@ def test_a_stopped_database_is_a_503_with_retry_after_and_health_says_so_until_i
             assert int(trailers["retry-after"]) > 0 and trailers.get("x-request-id")
         finally:
             own_postgres.resume()
+
+        # Every refusal is in the job service's call figures (admission refuses them, before the servicer, which
+        # counted alone): an alert on UNAVAILABLE answers fires through an outage. The in-process gateway's under
+        # "rest"; the separate gateway's and the direct gRPC call's under "grpc" (that gateway is no trusted proxy).
+        unavailable = {labels: count - before.get((name, labels), 0.0) for (name, labels), count in service.scrape().items()
+                       if name == "phonos_rpc_seconds_count" and ("rpc", "ListJobs") in labels
+                       and ("code", "UNAVAILABLE") in labels}
+        by_transport = {dict(labels)["transport"]: count for labels, count in unavailable.items()}
+        assert by_transport.get("rest") == 1 and by_transport.get("grpc") == 2, by_transport
 
         # Back without a restart of anything: the pool reconnects on the next call.
         wait_until(lambda: service.client(key).get("/v1/jobs").status_code == 200, 30, 0.2)

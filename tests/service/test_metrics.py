@@ -10,10 +10,14 @@ import json
 import re
 import socket
 
+import grpc
 import pytest
 import requests
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from jobservice.memory_inference import TWIN_ENDPOINT, Failure, Slow
+from phonos.v1 import phonos_pb2 as pb
+from phonos.v1 import phonos_pb2_grpc
 from tests.support import REPO, InProcessService, WebhookReceiver, wait_until
 
 pytestmark = pytest.mark.integration
@@ -262,4 +266,31 @@ def test_auth_throttle_rejections_are_counted(twin_factory: type) -> None:
     assert delta(before, after, "phonos_auth_throttle_rejections_total") == statuses.count(429)
     assert delta(before, after, "phonos_http_request_seconds_count", method="GET", route="/v1/account",
                  status="401") == 2
+    # The job service counts them among its calls too, though its admission refused them before the servicer.
+    assert delta(before, after, "phonos_rpc_seconds_count", rpc="GetAccount", transport="rest",
+                 code="UNAUTHENTICATED") == 2
+    assert delta(before, after, "phonos_rpc_seconds_count", rpc="GetAccount", transport="rest",
+                 code="RESOURCE_EXHAUSTED") == statuses.count(429)
+
+
+def test_grpc_calls_refused_before_the_servicer_are_counted(service: InProcessService) -> None:
+    """A bad key and a message that is not the rpc's, over gRPC: refused by the edge (jobservice/edge.py), each
+    counted once under its code; health and reflection calls are no API calls."""
+    before = service.scrape()
+    with grpc.insecure_channel(service.grpc_target) as channel:
+        with pytest.raises(grpc.RpcError) as bad_key:
+            phonos_pb2_grpc.PhonosServiceStub(channel).GetAccount(
+                pb.GetAccountRequest(), metadata=(("authorization", "Bearer pk_not_a_key"),), timeout=30)
+        assert bad_key.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        raw = channel.unary_unary("/phonos.v1.PhonosService/Predict")  # bytes in, bytes out: no serializer
+        with pytest.raises(grpc.RpcError) as garbled:
+            raw(b"\xff\xff\xff", metadata=(("authorization", f"Bearer {service.new_key()}"),), timeout=30)
+        assert garbled.value.code() == grpc.StatusCode.INVALID_ARGUMENT, garbled.value.details()
+        health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=30)
+    after = service.scrape()
+    assert delta(before, after, "phonos_rpc_seconds_count", rpc="GetAccount", transport="grpc",
+                 code="UNAUTHENTICATED") == 1
+    assert delta(before, after, "phonos_rpc_seconds_count", rpc="Predict", transport="grpc",
+                 code="INVALID_ARGUMENT") == 1
+    assert not [labels for (name, labels) in after if name == "phonos_rpc_seconds_count" and ("rpc", "Check") in labels]
 
