@@ -13,5 +13,10 @@ DUMP_SIGNAL = getattr(signal, "SIGUSR1", None)  # None: not POSIX
 
 
 def enable_stack_dumps() -> None:
-    if DUMP_SIGNAL is not None:
-        faulthandler.register(DUMP_SIGNAL, file=sys.stderr, all_threads=True, chain=False)
+    if DUMP_SIGNAL is None:
+        return
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, ValueError, OSError):  # replaced by an object without a descriptor (a test's capture)
+        fd = 2
+    faulthandler.register(DUMP_SIGNAL, file=fd, all_threads=True, chain=False)

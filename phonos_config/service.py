@@ -288,6 +288,13 @@ def check_database_url(url: str) -> None:
         raise ValueError("PHONOS_DATABASE_URL must be a postgresql://user:password@host:5432/db URL (or empty "
                          f"for SQLite in the data directory), got one starting {url.split(':')[0]!r}")
     parts = urlsplit(url)
+    # A / ? or # in the password ends the URL's authority there (what follows reads as a path, a query, a
+    # fragment), and a second @ is read by the driver as the end of the password: both were errors quoting a
+    # piece of the password as "the port" (ab/cd+ef= from `openssl rand -base64`: "got 'ab'") or a wrong host.
+    if ("@" not in parts.netloc and "@" in url.partition("://")[2]) or parts.netloc.count("@") > 1:
+        raise ValueError("PHONOS_DATABASE_URL's user name or password holds a character a URL reserves (@ / ? # "
+                         "and the like): percent-encode it (@ as %40, / as %2F, ? as %3F, # as %23, % as %25) or "
+                         "choose a password of letters and digits (openssl rand -hex 24)")
     hosts = parts.netloc.rpartition("@")[2]  # libpq's host1:5432,host2:5433 list
     for host in filter(None, hosts.split(",")):
         port = host.rpartition("]")[2] if host.startswith("[") else host  # an IPv6 literal's colons are no port

@@ -103,6 +103,29 @@ def test_a_database_url_with_a_port_that_is_no_number_is_one_line_and_creates_no
 
 
 @pytest.mark.unit
+@pytest.mark.parametrize("password", ["ab/cd+ef=", "a#b", "p@ss", "why?not"])
+def test_a_password_with_a_character_the_url_reserves_is_said_without_quoting_it(
+        operator_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], password: str) -> None:
+    """Was: "port must be a number ..., got 'ab'" (the password's start) for `openssl rand -base64`'s passwords, or
+    a retried connection to a host read from the password's end."""
+    operator_env.setenv("PHONOS_DATABASE_URL", f"postgresql://phonos:{password}@127.0.0.1:5432/phonos")
+    assert cli.main(["accounts", "list", "--data-dir", str(tmp_path / "var")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: PHONOS_DATABASE_URL's user name or password holds a character a URL reserves")
+    assert "percent-encode" in err and "%40" in err
+    assert not any(piece in err for piece in (password, password[:2], password[-3:])), err
+    assert not (tmp_path / "var").exists()
+
+
+@pytest.mark.unit
+def test_a_percent_encoded_password_passes_the_check() -> None:
+    from phonos_config.service import check_database_url
+
+    check_database_url("postgresql://phonos:ab%2Fcd%2Bef%3D%40%23@127.0.0.1:5432/phonos?sslmode=require")
+    check_database_url("postgresql://phonos:pa:ss@db1:5432,db2:5433/phonos")  # a colon in the password is fine
+
+
+@pytest.mark.unit
 def test_a_postgresql_that_never_answers_says_where_and_how_long_not_nothing(
         operator_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A server that takes the connection and then says nothing (a firewall dropping packets, a stopped process)
