@@ -105,7 +105,7 @@ class Status:
 
     def as_json(self) -> dict[str, Any]:
         return {"url": self.url, "status": self.status, "version": self.version, "message": self.message,
-                "components": self.components, "metrics_url": self.metrics_url,
+                "components": dict(sorted(self.components.items())), "metrics_url": self.metrics_url,
                 "metrics": None if self.metrics is None else self.metrics.as_json(),
                 "metrics_error": self.metrics_error}
 
@@ -279,7 +279,7 @@ def lines(status: Status, size: Callable[[int], str]) -> Iterator[tuple[str, ...
     if components.get("database") == "unreachable":  # a job service starting before its database (db_wait.py)
         yield ("", *("the job service is starting and waits for its database; it serves once the database answers "
                      "(its log says where it tries and why)").split(" "))
-    for name, state in components.items():
+    for name, state in sorted(components.items()):  # the same order each time, to compare by eye
         if name != "database" and not _is_model(name, metrics):
             yield (f"{name}:", state)
     models = sorted({n for n in components if _is_model(n, metrics)} | set(metrics.models if metrics else ()))

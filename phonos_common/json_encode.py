@@ -64,7 +64,9 @@ def encoder_for(descriptor: Descriptor) -> Callable[[Message], dict[str, Any]]:
             elif kind == _LIST_CONVERT:
                 out[name] = [convert(v) for v in value]  # type: ignore[misc]
             else:
-                out[name] = {_map_key(k): convert(v) for k, v in value.items()}  # type: ignore[misc]
+                # In key order: protobuf's map order is its hash table's, which differs from run to run (e.g.
+                # /v1/health's components, and `phonos status` reading them, came in a new order each time).
+                out[name] = {_map_key(k): convert(value[k]) for k in sorted(value)}  # type: ignore[misc]
         return out
 
     # Registered before the fields are compiled, so a message that contains itself finds it.

@@ -147,3 +147,14 @@ def test_encode_message_handles_well_known_roots() -> None:
 
 def test_encoder_is_compiled_once() -> None:
     assert encoder_for(pb.Job.DESCRIPTOR) is encoder_for(pb.Job.DESCRIPTOR)
+
+
+def test_a_maps_keys_come_out_in_order_whatever_the_order_they_were_set_in() -> None:
+    """protobuf's map iterates in its hash table's order, which changes from run to run: /v1/health's components
+    (and `phonos status`, which prints them) came in a new order each time."""
+    names = ["triton@10.0.0.7:8001", "database", "triton", "job_service", "alphafold2", "esmfold", "diffdock"]
+    for order in (names, list(reversed(names))):
+        health = pb.GetHealthResponse()
+        for name in order:
+            health.components[name] = "ready"
+        assert list(encode_message(health)["components"]) == sorted(names)

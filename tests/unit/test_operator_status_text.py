@@ -60,3 +60,18 @@ def test_the_webhook_backlog_is_said_in_the_right_number(backlog: int, said: str
                           found, None)
     webhooks = next(line for line in status.lines(state, str) if line[0] == "webhooks:")
     assert " ".join(webhooks[1:]).startswith(said), webhooks
+
+
+def test_the_components_come_in_one_order_whatever_the_health_bodys() -> None:
+    """An older service, or a proxy, may send /v1/health's components in any order: the lines and --json are the
+    same each time, to compare by eye or by diff."""
+    names = {"triton@10.0.0.8:8001": "ready", "triton": "ready", "database": "ready", "job_service": "ready",
+             "triton@10.0.0.7:8001": "unavailable"}
+    said = []
+    for order in (list(names), list(reversed(names))):
+        checked = status.Status("http://127.0.0.1:8080", "degraded", "v1", "", {n: names[n] for n in order},
+                                None, None, None)
+        said.append(([line for line in status.lines(checked, str)], list(checked.as_json()["components"])))
+    assert said[0] == said[1]
+    assert [line[0] for line in said[0][0] if line[0].startswith("triton")] == [
+        "triton:", "triton@10.0.0.7:8001:", "triton@10.0.0.8:8001:"]
