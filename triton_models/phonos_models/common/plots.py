@@ -214,8 +214,10 @@ def pose_confidence_png(confidences: Sequence[float | None], bands: Sequence[str
     high_edge, low_edge = thresholds
     canvas.legend(CONFIDENCE_AXES.right + 10, CONFIDENCE_AXES.top, [
         LegendEntry(label, colour(CONFIDENCE_COLOURS[k]), patch=True) for k, label in (
-            ("high", f"high (> {high_edge:g})"), ("moderate", f"moderate ({low_edge:g} to {high_edge:g})"),
-            ("low", f"low (< {low_edge:g})"))])
+            # The bands' edges as the JSON's confidence_meaning states them (an edge value is the lower
+            # band's), in ASCII as the bundle README writes them (Pillow's embedded font may lack a ≤).
+            ("high", f"high (> {high_edge:g})"), ("moderate", f"moderate ({low_edge:g} < c <= {high_edge:g})"),
+            ("low", f"low (<= {low_edge:g})"))])
     return canvas.png()
 
 

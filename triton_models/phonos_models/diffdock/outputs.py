@@ -57,9 +57,20 @@ def _pocket_fields(pose: RankedPose) -> dict[str, float]:
             "initial_pocket_distance": round(pose.initial_pocket_distance, 3)}
 
 
+# The confidence is reported to 4 decimals (JSON, SDF, metrics); its band is decided on that reported value, so
+# the two never contradict CONFIDENCE_MEANING's bounds: a raw -1.49996 read "confidence": -1.5 with band "moderate"
+# beside `"low": "confidence <= -1.5"`.
+CONFIDENCE_DIGITS = 4
+
+
+def reported_confidence(value: float) -> float:
+    return round(value, CONFIDENCE_DIGITS)
+
+
 def confidence_band(value: float | None) -> str:
     if value is None:
         return "unknown"
+    value = reported_confidence(value)
     if value > HIGH_CONFIDENCE:
         return "high"
     if value > LOW_CONFIDENCE:
@@ -160,7 +171,7 @@ def poses_sdf(mol: Chem.Mol, poses: Sequence[RankedPose], provenance: Mapping[st
         m.SetIntProp("rank", pose.rank)
         m.SetIntProp("sample_index", pose.sample_index)
         if pose.confidence is not None:
-            m.SetProp("confidence", f"{pose.confidence:.4f}")
+            m.SetProp("confidence", f"{reported_confidence(pose.confidence):.{CONFIDENCE_DIGITS}f}")
         m.SetProp("confidence_band", confidence_band(pose.confidence))
         if pose.pocket_distance is not None and pose.initial_pocket_distance is not None:
             m.SetProp("pocket_distance", f"{pose.pocket_distance:.3f}")
@@ -299,7 +310,7 @@ def summary_json(
             {
                 "rank": p.rank,
                 "sample_index": p.sample_index,
-                "confidence": None if p.confidence is None else round(p.confidence, 4),
+                "confidence": None if p.confidence is None else reported_confidence(p.confidence),
                 "confidence_band": confidence_band(p.confidence),
             } | _pocket_fields(p)
             for p in poses

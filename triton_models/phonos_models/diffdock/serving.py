@@ -21,6 +21,7 @@ from phonos_models.diffdock.outputs import (
     HIGH_CONFIDENCE,
     LOW_CONFIDENCE,
     confidence_band,
+    reported_confidence,
 )
 from phonos_models.diffdock.pipeline import DiffDockPipeline, DockingOutput, request_from_json
 from phonos_models.diffdock.sampling import FAILED_CONFIDENCE
@@ -94,7 +95,7 @@ def result(out: DockingOutput) -> ModelResult:
     metrics: dict[str, float | int | str] = {"num_poses": len(out.ranked_confidence),
                                              "confidence_band": confidence_band(best)}
     if best is not None:
-        metrics["top_confidence"] = round(best, 4)
+        metrics["top_confidence"] = reported_confidence(best)
     files = (
         text_file("pdb", "chemical/x-pdb", out.complex_pdb),
         text_file("sdf", "chemical/x-mdl-sdfile", out.poses_sdf),
