@@ -29,6 +29,7 @@ from jobservice.datadir_lock import DataDirLocked
 from jobservice.db_wait import EXIT_DATABASE_REFUSED, Waiting
 from jobservice.log_format import configure_logging
 from jobservice.metrics_server import adopt_listening_socket
+from jobservice.modelspecs.registry import check_model_ids
 from jobservice.new_sqlite_guard import new_sqlite_refusal
 from jobservice.pg import StartFailure
 from jobservice.private_files import private_umask
@@ -142,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = ServiceSettings.from_env().with_overrides(**overrides)
         settings.check()  # the flags too
+        check_model_ids(settings.models)  # before the data directory and a fresh database are made
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -18,13 +18,21 @@ SPEC_MODULES = {
 DEFAULT_MODELS = ("esmfold", "alphafold2", "diffdock")
 
 
-def build_specs(model_ids: Iterable[str] = DEFAULT_MODELS) -> dict[str, ModelSpec]:
-    specs: dict[str, ModelSpec] = {}
+def check_model_ids(model_ids: Iterable[str]) -> None:
+    """ValueError naming the first id no spec is known for: checked before a job service creates anything (its
+    data directory, a fresh database), which a bad PHONOS_MODELS left behind when build_specs found it later."""
     for model_id in model_ids:
-        module_name = SPEC_MODULES.get(model_id)
-        if module_name is None:
+        if model_id not in SPEC_MODULES:
             # The served models only: `echo` is a diagnostic a user never asks for.
             raise ValueError(f"unknown model {model_id!r} in PHONOS_MODELS; known: {', '.join(DEFAULT_MODELS)}")
+
+
+def build_specs(model_ids: Iterable[str] = DEFAULT_MODELS) -> dict[str, ModelSpec]:
+    specs: dict[str, ModelSpec] = {}
+    model_ids = tuple(model_ids)
+    check_model_ids(model_ids)
+    for model_id in model_ids:
+        module_name = SPEC_MODULES[model_id]
         module = importlib.import_module(module_name)
         spec: ModelSpec = module.build_spec()
         if spec.info.id != model_id:

@@ -36,3 +36,14 @@ def test_unusable_settings_exit_2_with_a_message(name: str, value: str, message:
     err = capsys.readouterr().err
     assert message.format(port=port) in err
     assert "Traceback" not in err and "s3cret" not in err
+
+
+def test_an_unknown_model_is_refused_before_anything_is_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Was: the data directory, a fresh SQLite database and the results marker made, then the refusal."""
+    monkeypatch.setenv("PHONOS_MODELS", "esmfold,foldit")
+    data_dir = tmp_path / "var"
+    assert main(["--data-dir", str(data_dir), "--grpc-port", "0", "--no-http"]) == 2
+    assert capsys.readouterr().err == ("error: unknown model 'foldit' in PHONOS_MODELS; known: esmfold, alphafold2, "
+                                       "diffdock\n")
+    assert not data_dir.exists()
