@@ -106,6 +106,7 @@ async def open_waiting(settings: ServiceSettings, waiting: Waiting,
 
     db = await retrying(attempt, settings.database_start_wait_s, failed)
     if waiting.tries:
+        db.reached_after_waiting = True
         log.info("database at %s reached after %d failed tries (%.0f s)", server_of(settings.database_url),
                  waiting.tries, time.monotonic() - waiting.since, extra={"action": "pg.start_reached"})
     return db

@@ -212,11 +212,16 @@ class Dispatcher:
         if bell is not None:
             bell.ring()
 
-    async def start(self) -> None:
+    async def start(self, *, database_just_back: bool = False) -> None:
+        """`database_just_back`: the start waited for its shared database (db_wait), so the live services' leases
+        may have run out while it was away: the first reclaim waits a lease, as after an outage seen running
+        (`_database_away`). Was: reclaimed at once, every job running on a live service ran again."""
         if self._lease is None:
             await self._recover()
             worker, background = self._worker, [self._sweep()]
         else:
+            if database_just_back:
+                self._database_away()
             await self._reclaim()
             worker, background = self._shared_worker, [self._heartbeat(self._lease), self._janitor(self._lease)]
         for model in self._specs:

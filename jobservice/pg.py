@@ -570,6 +570,9 @@ class PgDatabase:
         # A schema migrated past this service is said on every health check (each second, per request): once a
         # minute is enough to be seen in the log without burying everything else.
         self._schema_log = RateLimitedLog(log, per_minute=1)
+        # Opened after the start waited for it (db_wait.open_waiting): it was away moments ago, so other services'
+        # leases may have run out meanwhile (jobservice/dispatch.py: Dispatcher.start).
+        self.reached_after_waiting = False
         # What the last health check found past this service's schema (None: nothing): health says
         # `database: schema_too_new`, not the `unavailable` of an outage, so the operator stops or upgrades it.
         self.schema_too_new: schema_guard.SchemaTooNew | None = None

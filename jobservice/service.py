@@ -234,7 +234,8 @@ class JobService:
         self.activity.start()
         self.sessions.failures.start()
         metrics.RESULTS_VOLUME.dirs = (self.settings.data_dir, self.settings.results_dir)
-        await self.dispatcher.start()
+        # A start that waited for its PostgreSQL (db_wait) reclaims no lease until the live services renewed theirs.
+        await self.dispatcher.start(database_just_back=getattr(self.db, "reached_after_waiting", False))
 
     async def stop(self) -> None:
         await self.hub.close()

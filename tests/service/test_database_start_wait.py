@@ -417,3 +417,37 @@ def test_phonos_serve_with_metrics_port_0_serves_metrics_on_one_port_through_and
         assert serve.stop() == 0, serve.lines[-20:]
         if relay is not None:
             relay.close()
+
+
+def test_a_database_reached_after_waiting_says_so_to_the_dispatcher(postgres: PostgresServer) -> None:
+    """The store a start waited for is marked (jobservice/dispatch.py: its first lease reclaim then waits a lease,
+    so the live services renew theirs first); one that answered at once is not."""
+    from jobservice.db_wait import Waiting, open_waiting
+
+    url = postgres.new_store_url("reachedafter")
+    gate = free_port()
+    settings = ServiceSettings(database_url=_through(url, postgres.port, gate), database_start_wait_s=60)
+
+    async def opened_after_a_refusal() -> bool:
+        relays: list[ForwardingRelay] = []
+
+        async def first_wait() -> None:  # the first try was refused: now the database "starts"
+            relays.append(ForwardingRelay(("127.0.0.1", postgres.port), "reached-gate", port=gate))
+
+        db = await open_waiting(settings, Waiting(), first_wait)
+        try:
+            return db.reached_after_waiting
+        finally:
+            await db.close()
+            for relay in relays:
+                relay.close()
+
+    async def opened_at_once() -> bool:
+        db = await open_waiting(ServiceSettings(database_url=url), Waiting())
+        try:
+            return db.reached_after_waiting
+        finally:
+            await db.close()
+
+    assert asyncio.run(opened_after_a_refusal()) is True
+    assert asyncio.run(opened_at_once()) is False

@@ -146,3 +146,36 @@ def test_no_lease_is_reclaimed_until_a_lease_after_the_database_came_back() -> N
     assert jobs.renewed_at and jobs.reclaimed_at, (jobs.renewed_at, jobs.reclaimed_at)
     assert jobs.reclaimed_at[0] >= jobs.last_failure + lease_s
     assert jobs.reclaimed_at[0] > jobs.renewed_at[0]  # the owner renewed before anyone reclaimed
+
+
+@pytest.mark.parametrize("database_just_back", [False, True])
+def test_a_start_that_waited_for_its_database_reclaims_nothing_until_a_lease_later(database_just_back: bool) -> None:
+    """A job service started during a PostgreSQL outage waits for it (db_wait), then starts as it returns, when the
+    live services' leases have run out: its start-up reclaim took every job running on them (each ran again, an
+    attempt used). Now a start that waited reclaims only a lease later, as the janitor does after an outage; one
+    that found its database at once reclaims at once (a service that died while this one was down)."""
+    jobs = DatabaseAwayTimed()
+    jobs.failing = False
+    lease = cast(Lease, SimpleNamespace(owner="svc-2", seconds=60.0))
+    dispatcher = dispatch.Dispatcher(
+        jobs, build_specs(["esmfold"]),  # type: ignore[arg-type]
+        cast(Inference, SimpleNamespace(capacity=_no_capacity)), cast(ResultStore, None),
+        max_inflight=1, retry_window_s=60, max_attempts=3, timeout_s=60, lease=lease)
+
+    async def idle(*_: object) -> None:  # the workers and lease loops: not what is tested here
+        await asyncio.sleep(3600)
+
+    dispatcher._shared_worker = idle  # type: ignore[method-assign, assignment]
+    dispatcher._heartbeat = idle  # type: ignore[method-assign, assignment]
+    dispatcher._janitor = idle  # type: ignore[method-assign, assignment]
+
+    async def start_and_stop() -> None:
+        await dispatcher.start(database_just_back=database_just_back)
+        for task in dispatcher._tasks:
+            task.cancel()
+        await asyncio.gather(*dispatcher._tasks, return_exceptions=True)
+
+    asyncio.run(start_and_stop())
+    assert len(jobs.reclaimed_at) == (0 if database_just_back else 1)
+    if database_just_back:
+        assert dispatcher._reclaim_after >= time.monotonic() + 50  # the janitor's first reclaim: a lease later
