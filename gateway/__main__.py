@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import signal
 import sys
@@ -33,6 +34,7 @@ from phonos_common.limits import BodyLimits
 from phonos_common.rlimit import raise_open_files_limit
 from phonos_config.edge import EdgeSettings
 from phonos_config.service import ServiceSettings
+from phonos_config.variables import unknown_variables
 
 
 class CannotListen(RuntimeError):
@@ -110,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_format)
+    for line in unknown_variables(os.environ):  # a misspelt setting, which would be ignored without a word
+        logging.getLogger("gateway").warning(line, extra={"action": "settings.unknown_variable"})
     # The gateway's own spans (the request's root, continuing a caller's traceparent, handing its own to the
     # job service): without this, a gateway in its own process (deploy/) traced nothing.
     tracing.configure(settings.tracing_exporter, settings.tracing_otlp_endpoint, settings.tracing_service_name)

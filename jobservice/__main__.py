@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import socket
 import sys
@@ -48,6 +49,7 @@ from jobservice.store import STORE_UNUSABLE, store_unusable_message
 from phonos_common.rlimit import raise_open_files_limit
 from phonos_common.stack_dump import enable_stack_dumps
 from phonos_config.service import ServiceSettings
+from phonos_config.variables import unknown_variables
 
 log = logging.getLogger("jobservice")  # not "__main__", as `python -m` names this module
 
@@ -152,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {refusal}", file=sys.stderr)
         return 2
     configure_logging(settings.log_format)
+    for line in unknown_variables(os.environ):  # a misspelt setting, which would be ignored without a word
+        log.warning(line, extra={"action": "settings.unknown_variable"})
     if args.metrics_fd is not None:
         try:
             adopt_listening_socket(socket.socket(fileno=args.metrics_fd))
