@@ -46,7 +46,7 @@ def test_the_kubernetes_scrape_configuration_names_the_jobs_the_alerts_and_dashb
     wanted |= {job for query in dashboard_queries() for job in re.findall(r'job="([^"]+)"', query)}
     assert wanted and wanted <= jobs, (wanted, jobs)
     for scrape in config["scrape_configs"]:
-        assert scrape.pop("kubernetes_sd_configs") == [{"role": "pod"}]
+        assert scrape.pop("kubernetes_sd_configs") == [{"role": "pod", "namespaces": {"own_namespace": True}}]
         scrape["static_configs"] = [{"targets": ["10.244.0.7:80"]}]
     (tmp_path / "alerts.yml").write_text((DEPLOY / "alerts.yml").read_text())
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
