@@ -207,8 +207,11 @@ def test_a_dock_this_link_to_a_job_not_there_says_so(browser: Browser, service: 
     note = page.locator("#f-protein_pdb-missing")
     expect(note).to_contain_text("The job in the link (bogus) is not available")
     select = page.locator("#f-protein_pdb-job")
-    assert select.input_value() != ""  # a structure chosen, not a blank choice
-    expect(page.locator("#receptor-from-job")).to_be_checked()
+    # No other structure chosen in its place (one was, and a ligand was docked into a protein nobody chose): the
+    # list asks for one, and neither way to give a receptor is chosen.
+    expect(select).to_have_value("")
+    expect(select.locator("option:checked")).to_have_text("Choose a structure…")
+    expect(page.locator("#receptor-from-job")).not_to_be_checked()
     page.wait_for_url(f"{service.base_url}/submit?model=diffdock")  # the address no longer names it
     shot(page, "qa-dock-this-missing-390")
     page.close()

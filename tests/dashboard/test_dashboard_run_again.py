@@ -63,7 +63,13 @@ def test_run_again_fills_the_form_from_the_jobs_request(browser: Browser, servic
     expect(page.locator("#f-ligand_smiles")).to_have_value(ASPIRIN)
     expect(page.locator("#f-pocket")).to_have_value("A:2")
     expect(page.locator("#f-pocket-radius")).to_have_value("12")
+    # The seed is left empty (a re-run samples anew: with it filled in, Run again gave the same poses for another 30
+    # credits), the earlier one named beside it and a click away.
+    expect(page.locator("#f-random_seed")).to_have_value("")
+    expect(page.locator("#f-random_seed-earlier")).to_contain_text("The earlier run used seed 7")
+    page.click("#use-earlier-seed")
     expect(page.locator("#f-random_seed")).to_have_value("7")
+    expect(page.locator("#f-random_seed-earlier")).to_contain_text("Clear it for new sampling")
     page.click("#submit-job")
     page.wait_for_url("**/jobs/*")
     redone = client.get(f"/v1/jobs/{page.url.rsplit('/', 1)[1]}/input").json()

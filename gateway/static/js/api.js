@@ -140,6 +140,25 @@ export async function structureJobs() {
   return pages.flatMap((p) => p.jobs).sort((a, b) => b.created_at.localeCompare(a.created_at));
 }
 
+const STRUCTURE_MODELS = new Set(['esmfold', 'alphafold2']);
+
+/** A structure job named by id (a "Dock this" link, a receptor of "Run again") that structureJobs' newest 100 may
+ * not hold: {job} when it is the account's completed structure with its files, else {why} in words. A fold older
+ * than the newest 100 was said to be "not available" and another structure was chosen in its place. */
+export async function structureJob(id) {
+  let job;
+  try {
+    job = await api.get(`/v1/jobs/${encodeURIComponent(id)}`);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return {why: 'no job of this account has that id (it may have been deleted)'};
+    return {why: `it could not be looked up (${err.message.replace(/\.$/, '')})`};
+  }
+  if (!STRUCTURE_MODELS.has(job.model)) return {why: 'it is not a structure prediction (ESMFold or AlphaFold2)'};
+  if (job.status !== 'completed') return {why: `it has not completed (it is ${job.status})`};
+  if (job.results_deleted_at) return {why: 'its result files have been deleted'};
+  return {job};
+}
+
 /** Who is signed in (username, CSRF token), or null for a signed-out browser. Asked of GET /auth/status, which
  * answers 200 either way: GET /auth/session's 401 for a signed-out visitor (the normal first visit) was logged as
  * an error in the browser's console on every page opened on the way to the sign-in page. */

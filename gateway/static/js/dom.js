@@ -295,9 +295,18 @@ function describedBy(control) {
   return (control.getAttribute('aria-describedby') || '').split(/\s+/).filter(Boolean);
 }
 
+/** A server's message as nodes: what it puts between backticks (a command, `obabel ligand.sdf -osmi`) in <code>,
+ * as text nodes (never HTML); the backticks themselves were shown in the forms as they came. An odd number of
+ * backticks is no markup: the text as it is. */
+export function withCode(message) {
+  const parts = String(message ?? '').split('`');
+  if (parts.length < 3 || parts.length % 2 === 0) return [String(message ?? '')];
+  return parts.map((part, i) => (i % 2 ? h('code', {}, part) : part)).filter((part) => part !== '');
+}
+
 /** Shows `message` under the field and marks `control` invalid, described by the message. */
 export function showError(control, errorEl, message) {
-  errorEl.textContent = message;
+  replace(errorEl, withCode(message));
   errorEl.hidden = false;
   if (!control) return;
   control.classList.add('invalid');

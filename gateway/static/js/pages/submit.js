@@ -2,11 +2,12 @@
 // guess the API: the form is sent as is and the API's own 400 message is shown beside its field.
 // Several FASTA records in the sequence box are one job each (POST /v1/batch, ten at a time).
 
-import {api, structureJobs} from '../api.js';
+import {api, structureJob, structureJobs} from '../api.js';
 import {pageHeader} from '../app.js';
-import {busy, clearError, field as labelled, fieldError, fieldGroup, h, replace, showError, toast} from '../dom.js';
+import {busy, clearError, field as labelled, fieldError, fieldGroup, h, replace, showError, toast, withCode} from '../dom.js';
 import {MAX_RECORDS, fastaRecords, fastaText, recordNames} from '../fasta.js';
 import {jobChoiceLabel, num, shortId} from '../format.js';
+import {ligandFileKind, ligandNames, ligandRecords, ligandText} from '../ligands.js';
 
 export const title = 'New job';
 
@@ -48,12 +49,16 @@ const FORMS = {
     fields: [
       // Words as the placeholder, as the sequence box's: a grey SMILES in the box read as a ligand already given, and
       // Submit then answered "DiffDock needs a ligand" under it. The example is a click away instead.
-      ['ligand_smiles', 'Ligand (SMILES)', 'text', {param: true, placeholder: 'Paste a SMILES string', example: EXAMPLE_LIGAND,
-        help: 'One molecule.'}],
+      // Several lines (a .smi file's) are one job each, as the sequence box's FASTA records are: the box took one line,
+      // and two pasted SMILES were folded into one and refused as "a SMILES followed by more text".
+      ['ligand_smiles', 'Ligand (SMILES)', 'ligand', {param: true, placeholder: 'Paste SMILES, one per line',
+        example: EXAMPLE_LIGAND, help: 'One molecule per line, optionally followed by its name (as in a .smi file); several lines are one job each.'}],
       ['protein_pdb', 'Receptor', 'receptor', {param: true}],
       ['inference_steps', 'Diffusion steps', 'int', {param: true, min: 10, max: 40, placeholder: '20', help: '10–40, default 20.'}],
       ['samples_per_complex', 'Poses', 'int', {param: true, min: 1, max: 40, placeholder: '10', help: 'Poses generated and ranked, default 10.'}],
-      ['random_seed', 'Random seed', 'int', {param: true, min: 0, max: 4294967295, placeholder: 'random', help: 'Fix it to reproduce a run.'}],
+      // `fresh`: Run again leaves it empty (new sampling), the earlier run's seed a click away (seedNote).
+      ['random_seed', 'Random seed', 'int', {param: true, min: 0, max: 4294967295, placeholder: 'random', fresh: true,
+        help: 'Fix it to reproduce a run; empty, a new one is drawn.'}],
       ['pocket', 'Pocket (optional)', 'pocket', {param: true, help: 'Blind docking when empty. Residue ids such as A:45,A:48 (A#2:45: the file’s second chain A; :45 in a file without chain ids), or a centre x, y, z in Å (the PDB’s frame); radius 3–30 Å (default: 10 for a centre, from the residues’ spread otherwise).'}],
     ],
   },
@@ -120,7 +125,7 @@ export function inFormWords(message, spec) {
   return labels.sequence ? said : said.replace(/\s*\(or put the SMILES in sequence\)/, '');
 }
 
-async function buildForm(model, {query, models, earlier}) {
+async function buildForm(model, {query, models, earlier, earlierJob}) {
   const spec = FORMS[model];
   const inputs = {};
   const setters = {};  // key -> fills the field with a value from an earlier job's request ("Run again")
@@ -136,40 +141,69 @@ async function buildForm(model, {query, models, earlier}) {
   async function receptorField(key) {
     const jobs = await structureJobs();
     const wanted = query.get('receptor');
+    // "Run again" of a job docked into an earlier job's structure (metadata.protein_source "job:<id>"): that job is
+    // chosen again, not its PDB text as an anonymous upload (the new job's provenance lost the link to the fold).
+    const source = String(earlierJob?.metadata?.protein_source || '');
+    const rerunOf = source.startsWith('job:') ? source.slice(4) : null;
+    // The job a link or Run again names, looked up on its own when the list (the newest 100 of each model) lacks it:
+    // an older fold was said to be "not available" and the newest one was chosen in its place.
+    const lookUp = async (id) => {
+      const listed = jobs.find((j) => j.job_id === id);
+      if (listed) return {job: listed};
+      const found = await structureJob(id);
+      if (found.job) jobs.push(found.job);
+      return found;
+    };
+    const [linked, rerun] = await Promise.all([wanted ? lookUp(wanted) : null, rerunOf && !wanted ? lookUp(rerunOf) : null]);
+    jobs.sort((a, b) => b.created_at.localeCompare(a.created_at));
     const upload = h('input', {type: 'file', id: `f-${key}-file`, accept: '.pdb,.ent,.txt', 'aria-label': 'PDB file', on: {change: () => {
       fileText[key] = upload.files[0] ? readFile(upload.files[0]) : undefined; // a promise: Submit waits for it
+      if (upload.files[0]) { fromFile.checked = true; sync(); }
     }}});
-    const select = h('select', {id: `f-${key}-job`, 'aria-label': 'Earlier job'}, jobs.length
-      ? jobs.map((j) => h('option', {value: j.job_id}, jobChoiceLabel(j)))
+    // No structure is chosen for the person: a SMILES typed and submitted docked into the newest fold, one they never
+    // picked. The list starts on "Choose a structure" unless a link or Run again names one.
+    const select = h('select', {id: `f-${key}-job`, 'aria-label': 'Earlier job', on: {change: () => {
+      if (select.value) { fromJob.checked = true; sync(); }
+    }}}, jobs.length
+      ? [h('option', {value: ''}, 'Choose a structure…'), jobs.map((j) => h('option', {value: j.job_id}, jobChoiceLabel(j)))]
       : h('option', {value: ''}, 'No completed ESMFold or AlphaFold2 job yet'));
-    // A "Dock this" link to a job since deleted (or not this account's, or not a finished structure): the select was
-    // set to a value it has not and showed a blank choice. Its first structure is chosen (an upload when there is
-    // none) and the field says why.
-    const missing = Boolean(wanted) && !jobs.some((j) => j.job_id === wanted);
-    if (wanted && !missing) select.value = wanted;
+    const chosen = linked?.job || rerun?.job || null;
+    if (chosen) select.value = chosen.job_id;
+    // A "Dock this" link to a job since deleted (or not this account's, or not a finished structure): nothing is
+    // chosen in its place (another protein was, silently), and the field says why.
+    const missing = Boolean(wanted) && !linked.job;
     // The address no longer names it either: it was kept, and a reload or a copied link said the same again.
     if (missing) { query.delete('receptor'); history.replaceState(null, '', `/submit?model=${model}`); }
     const missingNote = missing ? h('div', {class: 'help', id: `f-${key}-missing`, role: 'status'},
-      `The job in the link (${shortId(wanted)}) is not available: it may have been deleted, or its results are gone. `
-      + (jobs.length ? 'Choose another structure or upload a PDB file.' : 'Upload a PDB file.')) : null;
-    const fromJob = h('input', {type: 'radio', name: 'receptor-source', value: 'job', id: 'receptor-from-job', checked: Boolean(jobs.length)});
+      `The job in the link (${shortId(wanted)}) is not available: ${linked.why}. `
+      + (jobs.length ? 'Choose a structure or upload a PDB file.' : 'Upload a PDB file.')) : null;
+    const fromJob = h('input', {type: 'radio', name: 'receptor-source', value: 'job', id: 'receptor-from-job', checked: Boolean(chosen)});
+    // No structure to choose from: the upload is the only way, so it is the one chosen.
     const fromFile = h('input', {type: 'radio', name: 'receptor-source', value: 'file', id: 'receptor-from-file', checked: !jobs.length});
-    const sync = () => { select.disabled = !fromJob.checked; upload.disabled = !fromFile.checked; };
+    // Neither chosen yet: both controls open, and using one chooses it.
+    const sync = () => { select.disabled = fromFile.checked; upload.disabled = fromJob.checked; };
     fromJob.addEventListener('change', sync); fromFile.addEventListener('change', sync); sync();
-    setters[key] = (pdb) => { fileText[key] = pdb; fromFile.checked = true; fromJob.checked = false; sync(); kept(upload); };
+    setters[key] = (pdb) => {
+      if (rerun?.job) return; // the earlier job's structure job is chosen above: its PDB text is that job's
+      fileText[key] = pdb; fromFile.checked = true; fromJob.checked = false; sync(); kept(upload);
+    };
     // `el` (the control an error marks and focuses) follows the radio chosen at submission, not at build time.
     inputs[key] = {value: async () => {
-      if (fromJob.checked) return select.value;
+      if (fromJob.checked) {
+        if (!select.value) throw new FormError('No receptor chosen', 'Choose the structure to dock into from the list, or upload a PDB file.', key);
+        return select.value;
+      }
+      if (!fromFile.checked) throw new FormError('No receptor chosen', 'Choose the receptor: a structure from an earlier job, or a PDB file to upload.', key);
       const text = await fileText[key];
-      const chosen = upload.files[0];
+      const file = upload.files[0];
       // A file with no atom records (a text file, a ligand's SDF, an mmCIF) is said by its name here: the API's
       // refusal speaks to API callers ("PDB file content or the job_id of a completed job; file paths and URLs
       // are not accepted"), which read as nonsense beside a file the person had just chosen.
-      if (chosen && text !== undefined && !ATOM_RECORD.test(text)) {
-        throw new FormError('Not a PDB file', `${chosen.name} has no ATOM or HETATM records: choose the receptor's PDB file (mmCIF, SDF and other formats cannot be read here).`, key);
+      if (file && text !== undefined && !ATOM_RECORD.test(text)) {
+        throw new FormError('Not a PDB file', `${file.name} has no ATOM or HETATM records: choose the receptor's PDB file (mmCIF, SDF and other formats cannot be read here).`, key);
       }
       return text;
-    }, get el() { return fromJob.checked ? select : upload; }};
+    }, get el() { return fromFile.checked ? upload : fromJob.checked || jobs.length ? select : upload; }};
     errors[key] = fieldError(`error-${key}`);
     return fieldGroup('Receptor', h('div', {class: 'fields'},
       h('div', {}, h('label', {class: 'check'}, fromJob, 'A structure from an earlier job (fold, then dock)'), h('div', {style: {marginTop: '6px'}}, select), missingNote),
@@ -183,6 +217,81 @@ async function buildForm(model, {query, models, earlier}) {
     box.after(note);
     box.addEventListener('change', () => note.remove(), {once: true});
   }
+  // "Run again" of a docking job: its seed was filled in, and a re-run without a thought gave byte-identical poses for
+  // another 30 credits. The stored request does not say whether the seed was the person's or drawn by the server (it
+  // keeps the one used either way), so the box starts empty: new sampling, what running again is for. The earlier
+  // seed is a click away, to reproduce the run.
+  function seedNote(row, box, seed) {
+    const note = h('div', {class: 'help', id: `${box.id}-earlier`});
+    box.setAttribute('aria-describedby', [box.getAttribute('aria-describedby'), note.id].filter(Boolean).join(' '));
+    const say = () => {
+      if (box.value === String(seed)) {
+        replace(note, `Seed ${seed} from the earlier run: the same poses again. Clear it for new sampling.`);
+        return;
+      }
+      replace(note, `The earlier run used seed ${seed}; left empty, a new one is drawn (new poses). `,
+        h('button', {class: 'btn link small', type: 'button', id: 'use-earlier-seed', on: {click: () => {
+          box.value = String(seed);
+          say();
+          box.focus();
+        }}}, `Use seed ${seed} to reproduce it`));
+    };
+    box.addEventListener('input', say);
+    say();
+    row.querySelector('.error').before(note);
+  }
+
+  let ligandBox = null; // DiffDock's SMILES box, whose lines may be several jobs
+  const ligandCount = h('div', {class: 'help', id: 'ligand-count', 'aria-live': 'polite', hidden: true});
+
+  /** The SMILES box: one line per ligand, a .smi or .txt file loadable into it, and a structure file (MOL/SDF,
+   * MOL2) said to be one, with the ways to SMILES, as soon as it is pasted or chosen. */
+  function ligandField(key, label, opt) {
+    const box = h('textarea', {id: `f-${key}`, rows: 3, class: 'ligand-box', placeholder: opt.placeholder, spellcheck: 'false'});
+    ligandBox = box;
+    const format = h('div', {class: 'notice warn', id: `f-${key}-format`, role: 'status', hidden: true});
+    const sayFormat = (kind, fileName) => {
+      format.hidden = !kind;
+      if (!kind) { replace(format); return; }
+      const file = fileName || (kind === 'MOL2' ? 'ligand.mol2' : 'ligands.sdf');
+      replace(format, h('div', {},
+        h('strong', {}, `${fileName ? `${fileName} is a ${kind} file` : `This is a ${kind} file, not SMILES`}: the dashboard docks SMILES`),
+        'Convert it to SMILES (one per line) with Open Babel, ', h('code', {}, `obabel ${file} -osmi`),
+        ', or RDKit’s ', h('code', {}, 'Chem.MolToSmiles(mol)'), '. ',
+        kind === 'MOL2' ? 'The command line reads .smi, .csv and .sdf files.'
+          : ['Or dock every record of the file from the command line: ', h('code', {}, `phonos dock --ligands ${file}`), '.']));
+    };
+    const load = h('input', {type: 'file', id: `f-${key}-file`, accept: '.smi,.smiles,.txt,.sdf,.sd,.mol,.mol2', on: {change: async () => {
+      const file = load.files[0];
+      if (!file) return;
+      let text;
+      try { text = await readFile(file); } catch (err) {
+        showErrors({error: 'Could not read the file', message: String(err?.message || err), field: key});
+        return;
+      }
+      const kind = ligandFileKind(text);
+      sayFormat(kind, file.name);
+      if (kind) return; // the box keeps what it had: a structure file in it would only be refused
+      box.value = text.trim();
+      recount();
+    }}});
+    box.addEventListener('input', () => { sayFormat(ligandFileKind(box.value)); recount(); });
+    inputs[key] = {value: () => {
+      const kind = ligandFileKind(box.value);
+      if (kind) {
+        throw new FormError(`Not SMILES: a ${kind} file`, `The dashboard docks SMILES, one per line: convert the file with \`obabel FILE -osmi\` `
+          + 'or RDKit’s MolToSmiles, or dock an SDF’s every record with `phonos dock --ligands FILE.sdf`.', key);
+      }
+      return ligandRecords(box.value)[0]?.smiles; // one line: its SMILES (its name names the job); several: a batch
+    }, el: box};
+    setters[key] = (v) => { box.value = String(v); recount(); };
+    errors[key] = fieldError(`error-${key}`);
+    return labelled(label, box, {help: [opt.help, ' ', h('button', {class: 'btn link small', type: 'button', id: 'use-example',
+      on: {click: () => { box.value = opt.example; sayFormat(null); recount(); box.focus(); }}}, 'Use an example')],
+    error: errors[key], body: h('div', {}, box, ligandCount, format,
+      h('div', {class: 'row ligand-load'}, h('label', {class: 'small', for: load.id}, 'Or load a SMILES file (.smi, .txt):'), load))});
+  }
+
   const rows = [];
   const rowOf = {};  // a field's row by its key, for fields shown only with another field's choice
   const name = h('input', {type: 'text', id: 'f-name', maxlength: 400, placeholder: 'e.g. Lysozyme, run 3'});
@@ -223,8 +332,12 @@ async function buildForm(model, {query, models, earlier}) {
       input = h('input', {type: 'number', id: `f-${key}`, min: opt.min, max: opt.max, step: 1, placeholder: opt.placeholder || ''});
       inputs[key] = {value: () => (input.value === '' ? undefined : Number(input.value)), el: input};
       const box = input;
-      setters[key] = (v) => { box.value = String(v); };
-      numbers.push(field(key, label, input, opt.help));
+      const row = field(key, label, input, opt.help);
+      setters[key] = opt.fresh ? (v) => seedNote(row, box, v) : (v) => { box.value = String(v); };
+      numbers.push(row);
+      continue;
+    } else if (kind === 'ligand') {
+      rows.push(ligandField(key, label, opt));
       continue;
     } else if (kind === 'select') {
       input = h('select', {id: `f-${key}`}, opt.choices.map((c) => h('option', {value: c}, (opt.labels && opt.labels[c]) || c)));
@@ -285,18 +398,21 @@ async function buildForm(model, {query, models, earlier}) {
     sync();
   }
 
-  /** The sequence box's record count beside it, and the jobs and credits on the button. */
+  /** The sequence box's record count (the SMILES box's lines) beside it, and the jobs and credits on the button. */
   function recount() {
-    const records = sequenceBox ? fastaRecords(sequenceBox.value).length : 1;
+    const records = sequenceBox ? fastaRecords(sequenceBox.value).length : ligandBox ? ligandRecords(ligandBox.value).length : 1;
     const many = records > 1;
-    recordCount.hidden = !many;
+    const count = sequenceBox ? recordCount : ligandCount;
+    count.hidden = !many;
     // More records than the form sends: the button offers no submission it would refuse ("Submit 2000 jobs · 20000
     // credits" beside a box saying at most 100); a click still says why, beside the box.
     const over = records > MAX_RECORDS;
-    recordCount.textContent = !many ? '' : over
+    count.textContent = !many ? '' : sequenceBox ? (over
       ? `${num(records)} FASTA records: the form submits at most ${MAX_RECORDS} at once (phonos fold FILE.fasta takes any number).`
-      : `${num(records)} FASTA records: ${num(records)} jobs, each named by its FASTA id.`;
-    submit.textContent = over ? `Too many records: at most ${MAX_RECORDS}`
+      : `${num(records)} FASTA records: ${num(records)} jobs, each named by its FASTA id.`)
+      : over ? `${num(records)} SMILES lines: the form submits at most ${MAX_RECORDS} at once (phonos dock --ligands FILE.smi takes any number).`
+        : `${num(records)} SMILES lines: ${num(records)} jobs, each named by the name after its SMILES (ligand1, ligand2… where none is given).`;
+    submit.textContent = over ? `Too many ${sequenceBox ? 'records' : 'ligands'}: at most ${MAX_RECORDS}`
       : many ? `Submit ${num(records)} jobs · ${cost === undefined ? '?' : num(cost * records)} credits`
         : `Submit · ${cost ?? '?'} credits`;
   }
@@ -314,13 +430,12 @@ async function buildForm(model, {query, models, earlier}) {
       showError(el, errors[key], inFormWords(err.message, spec));
       el?.focus();
     } else {
-      replace(formError, h('div', {}, h('strong', {}, err.error || 'Could not submit'), err.message));
+      replace(formError, h('div', {}, h('strong', {}, err.error || 'Could not submit'), withCode(err.message)));
       formError.hidden = false;
     }
   }
 
-  /** One job per FASTA record, ten to a batch. What was not submitted (refused by the API, or after a batch
-   * that was refused whole) is left in the box with the reasons, to fix and submit again. */
+  /** One job per FASTA record, ten to a batch (submitBatch). */
   async function submitRecords(body, records) {
     if (records.length > MAX_RECORDS) {
       showErrors({status: 400, error: 'Too many sequences',
@@ -330,7 +445,27 @@ async function buildForm(model, {query, models, earlier}) {
     const names = recordNames(body.name, records);
     const items = records.map((record, i) => ({model: body.model, sequence: record.sequence, name: names[i],
       params: body.params}));
-    const left = []; // [record, why]
+    await submitBatch(body, items, 'sequences', (left) => { sequenceBox.value = fastaText(left.map((k) => records[k])); });
+  }
+
+  /** One docking job per SMILES line, as the FASTA records are: each line's SMILES with the form's receptor and
+   * settings, named by the line's name. */
+  async function submitLigands(body, ligands) {
+    if (ligands.length > MAX_RECORDS) {
+      showErrors({status: 400, error: 'Too many ligands', field: 'ligand_smiles',
+        message: `${ligands.length} SMILES lines: the form submits at most ${MAX_RECORDS} at once (phonos dock --ligands FILE.smi takes any number)`});
+      return;
+    }
+    const names = ligandNames(body.name, ligands);
+    const items = ligands.map((ligand, i) => ({model: body.model, sequence: '', name: names[i],
+      params: {...body.params, ligand_smiles: ligand.smiles}}));
+    await submitBatch(body, items, 'ligands', (left) => { ligandBox.value = ligandText(left.map((k) => ligands[k])); });
+  }
+
+  /** `items` (jobs), ten to a batch. What was not submitted (refused by the API, or after a batch that was refused
+   * whole) is put back in the box (`putBack`, with the items' indices) with the reasons, to fix and submit again. */
+  async function submitBatch(body, items, what, putBack) {
+    const left = []; // [index, why]
     let submitted = 0;
     let stopped = null; // a batch refused whole: it and the ones after it were not sent
     for (let start = 0; start < items.length && !stopped; start += 10) {
@@ -351,15 +486,15 @@ async function buildForm(model, {query, models, earlier}) {
     }
     // The records go back as they were pasted, and the name stays: submitted again, they get the names they
     // were given (the form's name, then the record's id).
-    sequenceBox.value = fastaText(left.map(([k]) => records[k]));
+    putBack(left.map(([k]) => k));
     recount();
     const refused = left.filter(([, why]) => why);
     replace(formError, h('div', {},
-      h('strong', {}, `Submitted ${submitted} of ${records.length} jobs`),
+      h('strong', {}, `Submitted ${submitted} of ${items.length} jobs`),
       submitted ? h('div', {}, h('a', {href: body.name ? `/jobs?name=${encodeURIComponent(body.name)}` : '/jobs'}, 'See them in Jobs')) : null,
-      refused.length ? h('ul', {id: 'records-refused'}, refused.map(([k, why]) => h('li', {}, h('b', {}, items[k].name), `: ${why}`))) : null,
-      stopped ? h('div', {id: 'records-stopped'}, `${left.length - refused.length} not sent: ${stopped.message}`) : null,
-      h('div', {}, 'The sequences not submitted are left in the box: fix them and submit again.')));
+      refused.length ? h('ul', {id: 'records-refused'}, refused.map(([k, why]) => h('li', {}, h('b', {}, items[k].name), ': ', withCode(inFormWords(why, spec))))) : null,
+      stopped ? h('div', {id: 'records-stopped'}, `${left.length - refused.length} not sent: `, withCode(stopped.message)) : null,
+      h('div', {}, `The ${what} not submitted are left in the box: fix them and submit again.`)));
     formError.classList.replace('bad', submitted ? 'warn' : 'bad'); // some went through: a warning, not a failure
     formError.hidden = false;
     formError.scrollIntoView({block: 'nearest'});
@@ -385,10 +520,12 @@ async function buildForm(model, {query, models, earlier}) {
       done();
       return;
     }
-    const records = sequenceBox ? fastaRecords(sequenceBox.value) : [];
-    if (records.length === 1 && records[0].header) body.name = recordNames(body.name, records)[0];
+    // Several FASTA records (SMILES lines) are one job each; one with a header (a name after its SMILES) is named by it.
+    const [records, named, names, submitMany] = sequenceBox ? [fastaRecords(sequenceBox.value), (r) => r.header, recordNames, submitRecords]
+      : ligandBox ? [ligandRecords(ligandBox.value), (r) => r.name, ligandNames, submitLigands] : [[]];
+    if (records.length === 1 && named(records[0])) body.name = names(body.name, records)[0];
     if (records.length > 1) {
-      await submitRecords(body, records);
+      await submitMany(body, records);
       done();
       return;
     }
@@ -416,9 +553,11 @@ export async function render(main, {query}) {
   let current = models.some((m) => m.id === query.get('model')) ? query.get('model') : (models[0]?.id || 'esmfold');
   // ?from=JOB_ID ("Run again" on a job's page): the form starts from that job's request.
   let earlier = null;
+  let earlierJob = null; // the job itself: its metadata says what its request does not (a receptor job's id)
   if (query.get('from')) {
+    const from = encodeURIComponent(query.get('from'));
     try {
-      earlier = await api.get(`/v1/jobs/${encodeURIComponent(query.get('from'))}/input`);
+      [earlier, earlierJob] = await Promise.all([api.get(`/v1/jobs/${from}/input`), api.get(`/v1/jobs/${from}`).catch(() => null)]);
       if (models.some((m) => m.id === earlier.model)) current = earlier.model;
     } catch (err) {
       toast(`Could not start from that job: ${err.message}`);
@@ -454,7 +593,8 @@ export async function render(main, {query}) {
       on: {click: () => show(m.id), keydown: onTabKey}}, m.name, ' ', h('span', {class: 'cost'}, `${m.cost_credits} credits`))));
     if (onTabs && tabs.isConnected) selectedTab().focus();
     const asked = ++shown;
-    const form = await buildForm(model, {query, models, earlier: earlier && earlier.model === model ? earlier : null});
+    const again = earlier && earlier.model === model;
+    const form = await buildForm(model, {query, models, earlier: again ? earlier : null, earlierJob: again ? earlierJob : null});
     // DiffDock's form waits for the account's structures (its receptor list): a tab chosen meanwhile was drawn first,
     // and this slower form then replaced it, the person's typing with it, under the other tab's name.
     if (asked !== shown) return;
