@@ -230,12 +230,19 @@ def test_usage_writes_model_names_in_the_pages_type_and_endpoints_as_code(
 def test_a_docking_job_whose_report_cannot_be_read_says_its_ligand_is_not_known(
         browser: Browser, service: InProcessService, loose: User, client: ApiClient) -> None:
     """With the report damaged (the twin's placeholder), the Ligand card showed a bare small "-" with nothing under
-    it, and the Input card "Ligand -", beside "Mean pLDDT - not known" on a structure's page."""
+    it, and the Input card "Ligand -", beside "Mean pLDDT - not known" on a structure's page. The owner's page names
+    the ligand from the job's stored request now (GET /v1/jobs/{id}/input); with that unreadable too, "not known"."""
     receptor = (REPO / "tests" / "diffdock" / "data" / "receptor_small.pdb").read_text()
     answer = client.post("/v1/predict", json={"model": "diffdock", "sequence": "CC(=O)Oc1ccccc1C(=O)O",
                                                "name": "ligand not known", "params": {"protein_pdb": receptor}})
     job_id = client.wait_for(answer.json()["job_id"])["job_id"]
     page = open_at(browser, service, loose, f"/jobs/{job_id}")
+    expect(page.locator("#scores-unreadable")).to_be_visible()
+    expect(page.locator("#metric-ligand .value")).to_have_text("CC(=O)Oc1ccccc1C(=O)O")
+    expect(page.locator("#inputs dd").first).to_have_text("CC(=O)Oc1ccccc1C(=O)O")
+    page.route(f"**/v1/jobs/{job_id}/input", lambda route: route.fulfill(status=503, content_type="application/json",
+                                                                        body='{"error": "Unavailable", "message": "x"}'))
+    page.reload()
     expect(page.locator("#scores-unreadable")).to_be_visible()
     expect(page.locator("#metric-ligand .value")).to_have_text("-")
     expect(page.locator("#metric-ligand .note")).to_have_text("not known")

@@ -4,7 +4,7 @@
 // small table: a row per item, a column per key.
 
 import {jobGone} from './api.js';
-import {h} from './dom.js';
+import {h, withCode} from './dom.js';
 import {dateTime, duration, shortId} from './format.js';
 
 // Keys that name models (AlphaFold2's `msa_stacks`, `recycles`, `timings.models`: model_1, model_2_ptm,
@@ -48,6 +48,10 @@ function showWithUnit(key, value) {
 const JOB_REFERENCE = /^job:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i;
 
 function valueNode(key, value) {
+  // Warnings one per line: joined with commas, a warning's own commas hid where the next one began.
+  if (key === 'warnings' && Array.isArray(value) && value.length) {
+    return h('ul', {class: 'warnings'}, value.map((w) => h('li', {}, withCode(String(w)))));
+  }
   const referenced = typeof value === 'string' ? JOB_REFERENCE.exec(value) : null;
   if (!referenced) return showWithUnit(key, value);
   const id = referenced[1];
@@ -89,8 +93,9 @@ function label(key) {
 const valueClass = (key) => (/sha256|hash/.test(key) ? 'mono small' : '');
 
 // A value that reads as a mistake beside another, explained after it: DiffDock runs one step fewer than the
-// `inference_steps` asked for ("Steps run 9" beside "Inference steps 10" with no word why).
-const NOTES = {steps_run: 'one fewer than the inference steps asked for: the last, noise-free step is not run, as in DiffDock',
+// `inference_steps` asked for ("Steps run 9" beside "Inference steps 10" with no word why). The noise-free end is run:
+// the last step taken jumps to t = 0 (docs/diffdock.md); "the last, noise-free step is not run" said the opposite.
+const NOTES = {steps_run: 'one fewer than the inference steps asked for, as in DiffDock: the last one run is noise-free and jumps to t = 0',
   // The model instance's one-time load: it was a job stage ("model load"), paid by no job.
   load_s: 'once, when the model server loaded the model; no job waits for it'};
 

@@ -338,13 +338,39 @@ export function complexLigandName(complexPdb) {
   return said ? said[1] : 'LIG';
 }
 
-export async function dockingViewer(container, complexPdb, poseRecords) {
+// Waters: the receptor's preparation drops them; never drawn as a hetero group if a complex holds any.
+const WATERS = ['HOH', 'WAT', 'DOD', 'H2O'];
+
+/** The complex's hetero groups other than the ligand pose and water (cofactors, ions kept in the receptor), as atom
+ * serials: [sticks, ions], an ion being a hetero residue of one atom. They were styled nowhere, and a pose
+ * overlapping its cofactor (docs/diffdock.md) could not be seen. */
+export function heteroGroups(atoms, ligand) {
+  const residues = new Map();
+  for (const atom of atoms) {
+    if (!atom.hetflag || atom.resn === ligand || WATERS.includes(atom.resn)) continue;
+    const key = `${atom.chain}|${atom.resi}|${atom.resn}`;
+    if (!residues.has(key)) residues.set(key, []);
+    residues.get(key).push(atom.serial);
+  }
+  const groups = [...residues.values()];
+  return [groups.filter((g) => g.length > 1).flat(), groups.filter((g) => g.length === 1).flat()];
+}
+
+/** `pocket`: the job's pocket ({center: [x, y, z], radius} in Å, the complex's frame), drawn as a translucent sphere. */
+export async function dockingViewer(container, complexPdb, poseRecords, {pocket = null} = {}) {
   const mol = await load();
   if (!mol) { missing(container); return null; }
   const viewer = create(mol, container);
   const receptor = viewer.addModel(complexPdb, 'pdb');
   const ligand = complexLigandName(complexPdb);
   const protein = {model: receptor, not: {resn: ligand}};
+  const [heteroSticks, ions] = heteroGroups(receptor.selectedAtoms({}), ligand);
+  const centre = Array.isArray(pocket?.center) && pocket.center.length === 3 && pocket.center.every(Number.isFinite)
+    && Number.isFinite(pocket.radius) ? pocket.center : null;
+  if (centre) {
+    viewer.addSphere({center: {x: centre[0], y: centre[1], z: centre[2]}, radius: pocket.radius, color: '#2f6fd6',
+      opacity: 0.2, wireframe: false}); // faint enough to see the pose and the residues inside it
+  }
   // A receptor a cartoon cannot draw (a fold of tiny random weights) is drawn as thin sticks instead.
   const receptorStyle = cartoonDrawable(receptor.selectedAtoms({})) ? 'cartoon' : 'sticks';
   const proteinStyle = receptorStyle === 'cartoon' ? {cartoon: {color: '#b8c4d4'}} : {stick: {color: '#b8c4d4', radius: 0.12}};
@@ -365,6 +391,9 @@ export async function dockingViewer(container, complexPdb, poseRecords) {
     viewer.setStyle(protein, proteinStyle);
     viewer.setStyle({model: receptor, not: {resn: ligand}, byres: true, within: {distance: 5, sel: {model: pose}}},
       {...proteinStyle, stick: {colorscheme: 'lightgreyCarbon', radius: 0.12}});
+    // Cofactors as thin sticks (green carbons, apart from the pose's orange), ions as small spheres.
+    if (heteroSticks.length) viewer.setStyle({model: receptor, serial: heteroSticks}, {stick: {colorscheme: 'greenCarbon', radius: 0.14}});
+    if (ions.length) viewer.setStyle({model: receptor, serial: ions}, {sphere: {scale: 0.35}});
     viewer.setStyle({model: pose}, {stick: {colorscheme: 'orangeCarbon', radius: 0.24}, sphere: {scale: 0.22, colorscheme: 'orangeCarbon'}});
     viewer.render();
     // Framed on the ligand: the pose picked now is framed in its turn. Was: the view stayed on the last pose, and
@@ -392,6 +421,8 @@ export async function dockingViewer(container, complexPdb, poseRecords) {
     viewer,
     show,
     receptorStyle, // 'sticks' when a cartoon would show almost nothing (see cartoonDrawable)
+    hetero: {sticks: heteroSticks.length, ions: ions.length}, // atoms of the cofactors and ions drawn
+    pocketDrawn: Boolean(centre),
     current: () => current,
     reset: onPose, // the pose with its pocket round it
     whole,

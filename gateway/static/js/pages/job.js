@@ -4,7 +4,7 @@
 import {ApiError, api, download, jobGone, toSignInAfterSessionEnded} from '../api.js';
 import {pageHeader, refreshCredits} from '../app.js';
 import {compareCard} from '../compare.js';
-import {announce, busy, confirmDialog, copyText, focusIfLost, h, icon, replace, toast} from '../dom.js';
+import {announce, busy, confirmDialog, copyText, focusIfLost, h, icon, replace, toast, withCode} from '../dom.js';
 import {ACTIVE, PLDDT_BANDS, ago, dateTime, modelName, num, plddtBand, shortId} from '../format.js';
 import {paeHeatmap, plddtPlot} from '../plots.js';
 import {kvRows, provenance} from '../provenance.js';
@@ -98,6 +98,37 @@ function weightsNotice(job) {
       'This server runs tiny, randomly initialised weights of the real architecture: the structure and scores below mean nothing. Ask the server’s administrator to install the official weights.'));
   }
   return null;
+}
+
+/** The job's warnings (metadata.warnings: what the input's preparation changed or left open, e.g. a stereocentre the
+ * SMILES leaves unspecified) as a notice near the page's top, one per line. They were only inside Provenance, joined
+ * by commas into one line, and their own commas hid where one ended and the next began. */
+export function warningsNotice(job) {
+  const warnings = job.metadata?.warnings;
+  const list = (Array.isArray(warnings) ? warnings : warnings ? [warnings] : []).map(String).filter((w) => w.trim());
+  if (!list.length) return null;
+  return h('div', {class: 'notice warn', id: 'job-warnings', role: 'note'}, h('div', {},
+    h('strong', {}, list.length === 1 ? 'A warning about this job’s input' : `${list.length} warnings about this job’s input`),
+    h('ul', {}, list.map((w) => h('li', {}, withCode(w))))));
+}
+
+/** An SD property of one SDF record (`> <name>` and the line under it), or null. */
+export function sdProperty(record, name) {
+  const match = new RegExp(`^>\\s*<${name}>[^\\n]*\\n([^\\n]*)`, 'm').exec(record || '');
+  return match ? match[1].trim() : null;
+}
+
+/** The ligand's SMILES as the request gave it, for a report that does not say it (a damaged JSON): the job's stored
+ * request (GET /v1/jobs/{id}/input), the owner's only; null on a share link's page or when it cannot be read. The
+ * job's metadata holds no SMILES (`metadata.ligand` was read, and never there). */
+async function requestedSmiles(job, files) {
+  if (files.shared) return null;
+  try {
+    const request = await api.get(`/v1/jobs/${encodeURIComponent(job.job_id)}/input`);
+    return request?.params?.ligand_smiles || request?.sequence || null;
+  } catch {
+    return null;
+  }
 }
 
 function viewerTools(buttons) {
@@ -252,13 +283,19 @@ async function dockingSection(job, files) {
   // A damaged report: the SDF's poses, in its (ranked) order, without confidences.
   const poses = report.poses || (read ? [] : records.map((_, i) => ({rank: i + 1, confidence: null, confidence_band: 'unknown'})));
   const top = poses[0] || {};
-  const smiles = report.ligand?.smiles || job.metadata?.ligand?.smiles;
+  const smiles = report.ligand?.smiles || await requestedSmiles(job, files);
+  // The result's key is `heavy_atoms` (phonos_models/diffdock/pipeline.py): `num_heavy_atoms` was read, never there.
+  const heavyAtoms = report.ligand?.heavy_atoms;
+  // The pose each record holds, as docked: its stereo SMILES (SD property `docked_smiles`; the JSON has none), which
+  // says which configuration a SMILES with an unspecified stereocentre was docked as.
+  const dockedSmiles = records.map((record) => sdProperty(record, 'docked_smiles'));
   const stats = h('div', {class: 'grid stats'},
-    stat('Top confidence', top.confidence === null || top.confidence === undefined ? '-' : num(top.confidence, 2), bandChip(top.confidence_band || 'unknown'), {id: 'metric-confidence'}),
+    // 3 decimals, as the pose table (0.44 here beside 0.437 there, and -1.50 beside "moderate", whose rule is > -1.5).
+    stat('Top confidence', top.confidence === null || top.confidence === undefined ? '-' : num(top.confidence, 3), bandChip(top.confidence_band || 'unknown'), {id: 'metric-confidence'}),
     stat('Poses', num(poses.length), 'ranked by confidence'),
     // No SMILES (a damaged report): a bare small "-" with nothing under it; it is "not known", as a structure's mean
     // pLDDT is, in the figures' type.
-    smiles ? stat('Ligand', h('span', {class: 'mono', style: {fontSize: '14px'}}, smiles), report.ligand?.num_heavy_atoms ? `${report.ligand.num_heavy_atoms} heavy atoms` : '', {id: 'metric-ligand'})
+    smiles ? stat('Ligand', h('span', {class: 'mono', style: {fontSize: '14px'}}, smiles), heavyAtoms ? `${num(heavyAtoms)} heavy atoms` : '', {id: 'metric-ligand'})
       : stat('Ligand', '-', 'not known', {id: 'metric-ligand'}),
     files.shared ? null : stat('Credits', num(job.credits_used), modelName(job.model)));
   const container = h('div', {class: 'viewer', id: 'viewer', role: 'img',
@@ -266,6 +303,7 @@ async function dockingSection(job, files) {
   const tools = viewerTools([]);
   // Said as it changes (previous, next, a rank pressed): which pose the viewer shows now.
   const selected = h('div', {class: 'small muted', id: 'pose-selected', 'aria-live': 'polite'});
+  const poseSmiles = h('div', {class: 'small', id: 'pose-smiles', hidden: true});
   // A click anywhere on a row shows its pose; the rank is a button so that the keyboard can too.
   const rows = poses.map((pose, i) => h('tr', {class: 'clickable', 'data-rank': pose.rank, on: {click: () => select(i)}},
     h('td', {}, h('button', {class: 'btn link pose-pick', type: 'button', 'aria-label': `Show pose ${pose.rank}`}, `#${pose.rank}`)),
@@ -283,6 +321,9 @@ async function dockingSection(job, files) {
     selected.textContent = pose.confidence === null || pose.confidence === undefined ? `Showing pose #${pose.rank} · confidence not known`
       : `Showing pose #${pose.rank} · confidence ${num(pose.confidence, 3)} (${bandWords(pose.confidence_band)})`;
     container.dataset.pose = String(pose.rank);
+    const docked = dockedSmiles[i];
+    poseSmiles.hidden = !docked;
+    replace(poseSmiles, docked ? [`Pose #${pose.rank} as docked (its stereo SMILES): `, h('code', {}, docked)] : []);
     if (view) view.show(i);
   }
   const meaning = report.confidence_meaning?.bands || {};
@@ -297,18 +338,18 @@ async function dockingSection(job, files) {
       h('tbody', {}, rows))),
     h('div', {class: 'card-body small muted'},
       h('div', {}, 'Confidence is DiffDock’s raw logit, not a probability or an affinity.'),
-      report.pocket ? h('div', {id: 'pocket-note'}, `Pocket: centre (${report.pocket.center.join(', ')})\u00a0Å, radius ${report.pocket.radius}\u00a0Å. `
-        + 'Poses start in the pocket; “Pocket” is how far (Å) from the centre each ended (the checkpoints were trained for blind docking).') : null,
+      report.pocket ? h('div', {id: 'pocket-note'}, `Pocket: centre (${report.pocket.center.join(', ')})\u00a0Å, radius ${report.pocket.radius}\u00a0Å `
+        + '(the translucent sphere in the viewer). Poses start in the pocket; “Pocket” is how far (Å) from the centre each ended (the checkpoints were trained for blind docking).') : null,
       // The report's rules in the signs of print ("confidence <= -1.5" read as code).
       Object.entries(meaning).map(([band, rule]) => h('div', {}, bandChip(band), ' ', String(rule).replaceAll('<=', '≤').replaceAll('>=', '≥')))));
   function rowsIndex() { return Math.max(0, rows.findIndex((r) => r.classList.contains('selected'))); }
   const viewerCard = h('div', {class: 'card viewer-card'},
     h('div', {class: 'card-head'}, h('h2', {}, 'Receptor and ligand pose'), selected),
-    h('div', {class: 'card-body'}, tools, container));
+    h('div', {class: 'card-body'}, tools, container, poseSmiles));
   select(0);
   const drawable = hasAtoms(complexPdb);
   if (drawable) requestAnimationFrame(async () => {
-    view = await dockingViewer(container, complexPdb, records);
+    view = await dockingViewer(container, complexPdb, records, {pocket: report.pocket || job.metadata?.pocket});
     if (!view) { plainText(container); return; }
     view.show(rowsIndex());
     // Which of the two views is on, as Cartoon and Sticks say theirs (the two buttons looked alike, neither pressed).
@@ -320,6 +361,8 @@ async function dockingSection(job, files) {
       ['Whole complex', () => { view.whole(); framing(); }, 'view-whole']]).childNodes));
     framing();
     container.dataset.receptor = view.receptorStyle;
+    container.dataset.hetero = `${view.hetero.sticks} ${view.hetero.ions}`; // atoms drawn as sticks, as ion spheres
+    container.dataset.pocket = String(view.pocketDrawn);
     if (view.receptorStyle === 'sticks') tools.parentNode.append(sticksNote('The receptor is shown as sticks'));
     container.dataset.ready = 'true';
   });
@@ -656,6 +699,7 @@ export async function render(main, {params, query}) {
     if (job.results_deleted_at) { // result retention (PHONOS_RESULT_RETENTION_DAYS): downloads answer 410
       replace(body, h('div', {class: 'notice warn', id: 'results-deleted'}, h('div', {}, h('strong', {}, 'Results deleted'),
         `This job's result files were deleted on ${dateTime(job.results_deleted_at)}: this server keeps results for a set time after a job completes. Its scores and provenance remain.`)),
+      warningsNotice(job),
       h('div', {class: 'card', id: 'scores'}, h('div', {class: 'card-head'}, h('h2', {}, 'Scores')),
         h('div', {class: 'card-body'}, kvRows(job.metrics || {}))),
       provenance(job));
@@ -680,7 +724,7 @@ export async function showResults(body, job, files, query) {
   replace(body, h('div', {class: 'muted'}, 'Loading results…'));
   try {
     const section = job.model === 'diffdock' ? await dockingSection(job, files) : await structureSection(job, files, query);
-    replace(body, weightsNotice(job), section, downloads(job, files), provenance(job));
+    replace(body, weightsNotice(job), warningsNotice(job), section, downloads(job, files), provenance(job));
     return {noAtoms: section.dataset.atoms === 'false'};
   } catch (err) {
     // The API's messages are written for people; anything else (a script's TypeError) is not, and is not shown.
