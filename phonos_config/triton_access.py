@@ -36,6 +36,8 @@ RESTRICTED_APIS = ("inference", "shared-memory", "model-config", "model-reposito
 # ':' nor '=' nor ',' (the flags' separators), and header-safe in HTTP and gRPC metadata.
 _SECRET_TEXT = re.compile(r"[A-Za-z0-9_.~-]+")
 MIN_SECRET_LENGTH = 16
+# The Kubernetes manifest's placeholder begins so (deploy/kubernetes/triton.yaml): refused, not run with.
+PLACEHOLDER_PREFIX = "change-me"
 
 
 def check_api_secret(secret: str) -> None:
@@ -43,6 +45,10 @@ def check_api_secret(secret: str) -> None:
     that never quotes it otherwise."""
     if not secret:
         return
+    if secret.lower().startswith(PLACEHOLDER_PREFIX):  # deploy/kubernetes/triton.yaml's, applied as it is
+        raise ValueError("PHONOS_TRITON_API_SECRET is the example manifest's placeholder (change-me...): anyone who "
+                         "read the manifest could use Triton's locked APIs; set a secret of your own (e.g. python -c "
+                         "'import secrets; print(secrets.token_urlsafe(32))') for the Tritons and the job services")
     if len(secret) < MIN_SECRET_LENGTH or not _SECRET_TEXT.fullmatch(secret):
         raise ValueError(f"PHONOS_TRITON_API_SECRET must be at least {MIN_SECRET_LENGTH} characters of A-Z a-z 0-9 "
                          "_ . ~ - (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'), or empty when "

@@ -56,7 +56,10 @@ def test_compose_and_kubernetes_give_the_tritons_and_the_job_services_one_secret
     assert secret_ref("StatefulSet", "triton") == secret_ref("Deployment", "jobservice")
     ref = secret_ref("Deployment", "jobservice")
     [secret] = [d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == ref["name"]]
-    check_api_secret(secret["stringData"][ref["key"]])  # a value the service and the flags accept
+    placeholder = secret["stringData"][ref["key"]]
+    with pytest.raises(ValueError, match="the example manifest's placeholder"):  # applied as is: refused, not run
+        check_api_secret(placeholder)
+    check_api_secret(placeholder.replace("change-me", "f3Kq9") + "-0123456789")  # the shape of a real one passes
 
 
 @contextmanager

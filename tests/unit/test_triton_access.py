@@ -34,6 +34,14 @@ def test_a_secret_the_flags_cannot_carry_is_refused_without_quoting_it(value: st
     assert value not in str(refused.value)
 
 
+@pytest.mark.parametrize("value", ["change-me-to-a-random-secret", "CHANGE-ME-0123456789abcdef"])
+def test_the_manifests_placeholder_is_refused(value: str) -> None:
+    """deploy/kubernetes/triton.yaml's placeholder applied as it is: Triton's locked APIs would open to anyone who
+    read the manifest. Refused at start, naming it a placeholder."""
+    with pytest.raises(ValueError, match="PHONOS_TRITON_API_SECRET is the example manifest's placeholder"):
+        ServiceSettings.from_env({"PHONOS_TRITON_API_SECRET": value})
+
+
 def test_the_flags_lock_every_api_but_health_and_metadata() -> None:
     http, grpc = restriction_flags(SECRET)
     apis = "inference,shared-memory,model-config,model-repository,statistics,trace,logging"
