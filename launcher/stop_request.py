@@ -17,6 +17,7 @@ import os
 import select
 import signal
 from collections.abc import Iterable
+from typing import Any
 
 
 class StopRequest:
@@ -24,18 +25,19 @@ class StopRequest:
 
     def __init__(self) -> None:
         self.requested = False
+        self._previous: dict[signal.Signals, Any] = {}  # what `install` replaced, put back by `close`
         self._read_fd, self._write_fd = os.pipe()
         os.set_blocking(self._write_fd, False)  # a full pipe (many signals) drops the byte, never blocks the handler
         os.set_blocking(self._read_fd, False)
 
     def install(self, signals: Iterable[signal.Signals] = (signal.SIGTERM, signal.SIGINT)) -> None:
         for sig in signals:
-            signal.signal(sig, self._handle)
+            self._previous[sig] = signal.signal(sig, self._handle)
 
     def _handle(self, signum: int, frame: object) -> None:
-        # No lock, no allocation-heavy work: a flag and a write that cannot block.
+        # No lock, no allocation-heavy work: a flag and a write that cannot block (a full pipe drops the byte).
         self.requested = True
-        with contextlib.suppress(BlockingIOError):
+        with contextlib.suppress(OSError):
             os.write(self._write_fd, b"\0")
 
     def wait(self, timeout_s: float) -> bool:
@@ -48,6 +50,11 @@ class StopRequest:
         return self.requested
 
     def close(self) -> None:
+        """The handlers as they were before `install`, then the pipe closed: a signal after this never writes to
+        a descriptor number the process has since given to another file."""
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous.clear()
         for fd in (self._read_fd, self._write_fd):
             with contextlib.suppress(OSError):
                 os.close(fd)

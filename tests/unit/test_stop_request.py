@@ -79,6 +79,19 @@ def test_sigterm_at_every_line_of_the_wait_is_taken() -> None:
         assert result.returncode == 0 and result.stdout.split()[1] == "True", (target, result.stdout, result.stderr)
 
 
+def test_close_puts_the_handlers_back() -> None:
+    import signal
+
+    from launcher.stop_request import StopRequest
+
+    before = signal.getsignal(signal.SIGTERM)
+    stop = StopRequest()
+    stop.install((signal.SIGTERM,))
+    assert signal.getsignal(signal.SIGTERM) == stop._handle
+    stop.close()
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
 def test_a_requested_stop_ends_the_wait_at_once() -> None:
     from launcher.stop_request import StopRequest
 
