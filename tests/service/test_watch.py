@@ -178,10 +178,15 @@ def test_an_idle_account_stream_answers_its_status_line_long_before_the_first_ke
     metadata = (("authorization", f"Bearer {key}"),)
     channel, stub = service.grpc_stub()
     with channel:  # over gRPC, a client that asked for keep-alives gets one at once, one that did not gets nothing
+        # The silent stream first, and subscribed before anything else: it says nothing to show it is open, and an
+        # account stream sees only what happens after it subscribed (a loaded CI host once created the job below
+        # before the server had subscribed it, and the stream waited out its deadline).
+        silent = stub.WatchJobs(pb.WatchJobsRequest(), metadata=metadata, timeout=60)
+        hub = service.running.service.hub
+        wait_until(lambda: sum(len(held) for held in hub._by_account.values()) == 1, 30, 0.02)
         asking = stub.WatchJobs(pb.WatchJobsRequest(keep_alive=True), metadata=metadata, timeout=10)
         assert next(iter(asking)).WhichOneof("kind") == "keep_alive"
         asking.cancel()
-        silent = stub.WatchJobs(pb.WatchJobsRequest(), metadata=metadata, timeout=30)
         connection = http.client.HTTPConnection("127.0.0.1", service.http_port, timeout=10)  # a third of the 30 s
         connection.request("GET", "/v1/events", headers={"Authorization": f"Bearer {key}"})
         response = connection.getresponse()  # TimeoutError if the edge waits for the first keep-alive
