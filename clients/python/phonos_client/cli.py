@@ -62,6 +62,7 @@ from phonos_client.flag_words import in_flag_words, option_dests
 from phonos_client.inputs import (
     InputError,
     Record,
+    decoded_text,
     is_file,
     job_file_id,
     ligands_from,
@@ -343,8 +344,17 @@ async def follow(client: AsyncClient, outcomes: list[Outcome], display: Display,
             display.add(outcome.job_id, labels[outcome.job_id], outcome.status)  # `jobs watch` knows where each one is
     said, back = NOTICES.say, NOTICES.back
     NOTICES.say, NOTICES.back = display.notice, display.back
+    tasks = [asyncio.create_task(one(o)) for o in outcomes if o.job_id]
     try:
-        await asyncio.gather(*(one(o) for o in outcomes if o.job_id))
+        await asyncio.gather(*tasks)
+    except BaseException:
+        # The first failure ends the run (a rate limit that outlasted its wait, Ctrl-C): the other jobs' streams
+        # stop here, quietly. They ran on and, with the client closed under them, each said "lost the connection
+        # ... retrying" (17 such lines before a 429's exit 6), though the server had dropped nothing.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     finally:
         NOTICES.say, NOTICES.back = said, back
         display.close()
@@ -494,9 +504,16 @@ class Work:
     flags: dict[str, str] = field(default_factory=dict)  # a param a flag set -> that flag, to name it in refusals
 
 
+def stdin_text() -> str:
+    """Standard input as text, read as input files are (decoded_text: a byte-order mark dropped, UTF-16 decoded,
+    another encoding said in one line; was a UnicodeEncodeError traceback, exit 1, for Latin-1 or UTF-16 input)."""
+    raw = getattr(sys.stdin, "buffer", None)
+    return decoded_text(raw.read(), "standard input") if raw is not None else sys.stdin.read()
+
+
 def prepare_fold(args: argparse.Namespace) -> Work:
     try:
-        records = sequences_from(args.input, sys.stdin.read() if args.input == "-" else None)
+        records = sequences_from(args.input, stdin_text() if args.input == "-" else None)
     except (InputError, OSError) as exc:
         raise UsageError(str(exc)) from None
     if args.name is not None:
@@ -1261,7 +1278,10 @@ def run_login(args: argparse.Namespace) -> int:
     key = args.api_key or os.environ.get("PHONOS_API_KEY")
     if not key:
         key = getpass("API key: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
-    key, dropped = bare_key(key) if key else ("", False)
+    try:
+        key, dropped = bare_key(key) if key else ("", False)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if dropped:  # pasted from an `Authorization: Bearer pk_...` header: used, and said, so the next paste is bare
         complain(BEARER_NOTE.format(source=""))
     if not key:

@@ -239,10 +239,26 @@ def bare_key(key: str) -> tuple[str, bool]:
     """The key without a leading `Bearer ` (any case) and the spaces around it, and whether one was there: a key
     copied from an `Authorization: Bearer pk_...` header (a curl line, the docs) was sent as `Bearer Bearer pk_...`
     and refused as an invalid key, with nothing pointing at the prefix. The clients add `Bearer ` themselves."""
-    text = key.strip()
-    if text[:len(BEARER)].lower() == BEARER:
-        return text[len(BEARER):].strip(), True
-    return text, False
+    text = key.strip().strip(_INVISIBLE).strip()
+    bearer = text[:len(BEARER)].lower() == BEARER
+    if bearer:
+        text = text[len(BEARER):].strip().strip(_INVISIBLE).strip()
+    odd = next((c for c in text if not (c.isascii() and c.isprintable()) or c.isspace()), None)
+    if odd is not None:  # was a UnicodeEncodeError traceback as the request's headers were built (exit 1)
+        raise ValueError(f"the API key holds {_named_character(odd)}, which no phonos key has: copy the key again "
+                         "(keys are pk_ followed by letters, digits, - and _)")
+    return text, bearer
+
+
+# Characters a copy and paste or a Windows file brings along unseen: a byte-order mark, zero-width spaces and joiners.
+_INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"
+
+
+def _named_character(character: str) -> str:
+    import unicodedata
+
+    name = unicodedata.name(character, "")
+    return f"U+{ord(character):04X}" + (f" ({name.lower()})" if name else "")
 
 
 class _Base:

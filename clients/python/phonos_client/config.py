@@ -63,7 +63,10 @@ def load() -> Profile:
     key = os.environ.get("PHONOS_API_KEY") or stored.get("api_key")
     source = "PHONOS_API_KEY" if os.environ.get("PHONOS_API_KEY") else str(path)
     url_source = "PHONOS_URL" if os.environ.get("PHONOS_URL") else str(path) if stored.get("url") else "default"
-    key, dropped = bare_key(key) if key else (key, False)  # PHONOS_API_KEY="Bearer pk_..." pasted from a header
+    try:
+        key, dropped = bare_key(key) if key else (key, False)  # PHONOS_API_KEY="Bearer pk_..." pasted from a header
+    except ValueError as exc:  # a character no key has (a zero-width space pasted along): said, not a traceback
+        raise ConfigError(f"{source}: {exc}") from None
     return Profile(url.rstrip("/"), key or None, source, rate_limit_wait(), retry_wait(), url_source, dropped)
 
 

@@ -110,13 +110,47 @@ def name_refusal(name: str) -> str | None:
     return None if bad is None else f"it holds U+{ord(bad):04X}, which is not printable text"
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+DOS_END_OF_FILE = "\x1a"  # Ctrl-Z, which old Windows tools still write after the last line
+
+
+def decoded_text(data: bytes, source: str) -> str:
+    """Text as Windows tools and Excel write it, too: a UTF-8 byte-order mark dropped (Excel's "CSV UTF-8", Notepad
+    and PowerShell write one; it became part of the first FASTA header, SMILES or CSV column name), UTF-16 with its
+    mark decoded (Excel's "Unicode Text", PowerShell 5's `>`), a trailing Ctrl-Z dropped. Anything else that is not
+    UTF-8 is an InputError that says which: text in another encoding (save it as UTF-8), UTF-16 without its mark,
+    or no text at all."""
+    if data.startswith(UTF16_BOMS):
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise InputError(f"{source}: starts as UTF-16 text but does not decode as it; save it as UTF-8") from None
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InputError(f"{source}: {_not_utf8(data)}") from None
+    if "\0" in text:  # UTF-16 without a mark reads as UTF-8 with a NUL after every ASCII letter
+        raise InputError(f"{source}: {_not_utf8(data)}")
+    return text.rstrip(DOS_END_OF_FILE)
+
+
+def _not_utf8(data: bytes) -> str:
+    sample = data[:4096]
+    if sample and sample.count(0) * 4 >= len(sample) and (sample[1::2].count(0) * 2 >= len(sample[1::2])
+                                                        or sample[0::2].count(0) * 2 >= len(sample[0::2])):
+        return "UTF-16 text without a byte-order mark; save it as UTF-8"
+    if 0 in sample or sum(b < 9 or 13 < b < 32 for b in sample) * 20 > len(sample):
+        return "not a text file"
+    return "not UTF-8 text (Latin-1 or another encoding?); save it as UTF-8"
+
+
 def read_text(path: Path) -> str:
-    """An input file's text: one that is empty or not text (a binary, an image) is an InputError naming it,
-    before anything is sent."""
+    """An input file's text (decoded_text): one that is empty or not text (a binary, an image) is an InputError
+    naming it, before anything is sent."""
     try:
-        text = path.read_text()
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not a text file") from None
+        text = decoded_text(path.read_bytes(), str(path))
     except FileNotFoundError:  # as `fold`'s FASTA says it, not Python's "[Errno 2] No such file or directory: '…'"
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -177,7 +211,9 @@ def sequences_from(argument: str, stdin_text: str | None = None) -> list[Record]
         if any(line.lstrip().startswith(">") for line in text.splitlines()):
             # FASTA, the lines before its first header (if any) a record of their own, as the form reads them
             return read_fasta(text, str(path))
-        return unique([(path.stem, "".join(text.split()))], "seq")  # one bare sequence: named after its file
+        # One bare sequence: named after its file, all of its name ("kinase domain v2.txt" is the job "kinase domain
+        # v2", its files kinase_domain_v2.pdb; it was "kinase", a FASTA id's first word).
+        return unique([(path.stem, "".join(text.split()))], "seq", whole_names=True)
     if _is_dir(path):  # before the letters: `mkdir seqs; phonos fold seqs` folded "SEQS", and charged it
         raise InputError(f"{path}: a directory, not a FASTA file")
     if re.fullmatch(r"[A-Za-z\s]+(?::[A-Za-z\s]+)*", argument):  # a complex's chains joined by ':', as in FASTA
