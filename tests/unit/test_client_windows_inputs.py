@@ -124,3 +124,11 @@ def test_the_first_failure_stops_the_other_jobs_streams_quietly() -> None:
     with pytest.raises(errors.RateLimitError):
         asyncio.run(run())
     assert sorted(ended_when_raised) == ["b", "c"]  # stopped before the error went on, not left running
+
+
+def test_a_param_that_is_no_json_number_is_a_usage_error_and_keys_are_trimmed() -> None:
+    with pytest.raises(cli.UsageError, match="--param chunk_size: NaN is no number JSON can carry"):
+        cli.parse_params(["chunk_size=NaN"])  # was "Out of range float values are not JSON compliant", exit 1
+    with pytest.raises(cli.UsageError, match="Infinity"):
+        cli.parse_params(["num_recycles=Infinity"])
+    assert cli.parse_params(["num_recycles = 4", "name=x"]) == {"num_recycles": 4, "name": "x"}

@@ -29,6 +29,7 @@ import functools
 import importlib.util
 import json
 import logging
+import math
 import os
 import re
 import shlex
@@ -442,12 +443,15 @@ def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for pair in pairs:
         key, eq, value = pair.partition("=")
+        key = key.strip()  # `-p "num_recycles = 4"`: was the unknown parameter "num_recycles " (a space unseen)
         if not eq or not key:
             raise UsageError(f"--param takes KEY=VALUE, got {quoted(pair)}")
         try:
             params[key] = json.loads(value)  # numbers and booleans as such
         except ValueError:
             params[key] = value
+        if isinstance(params[key], float) and not math.isfinite(params[key]):  # NaN, Infinity: JSON has no such
+            raise UsageError(f"--param {key}: {value.strip()} is no number JSON can carry; give a finite number")
     return params
 
 
