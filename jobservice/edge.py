@@ -270,7 +270,7 @@ def _name_call(details: grpc.HandlerCallDetails, context: grpc.aio.ServicerConte
     call_id = request_id(_text_metadata(details.invocation_metadata).get(REQUEST_ID_METADATA))
     CALL_REQUEST_ID.set(call_id)
     rpc = details.method[len(GUARDED_STREAMS_PREFIX):] if details.method.startswith(GUARDED_STREAMS_PREFIX) else None
-    CALL_REFUSAL_COUNT.set(_RefusalCount(rpc, time.perf_counter(), _text_metadata(details.invocation_metadata)))
+    CALL_REFUSAL_COUNT.set(_RefusalCount(rpc, time.perf_counter(), details.invocation_metadata))
     context.set_trailing_metadata(((REQUEST_ID_METADATA, call_id),))
     return call_id
 
@@ -341,7 +341,7 @@ def call_transport(metadata: Mapping[str, Any], peer: str) -> str:
 class _RefusalCount(NamedTuple):
     rpc: str | None  # a PhonosService rpc's name (the servicer's label); None: health, reflection
     started: float
-    metadata: Mapping[str, str]
+    metadata: Any  # the call's raw invocation metadata: read (_text_metadata) only for a refusal, off the hot path
 
 
 # Set per call by `_name_call` (each call runs in a context of its own).
@@ -357,7 +357,7 @@ def _count_refused(context: grpc.aio.ServicerContext, code: grpc.StatusCode) -> 
     count = CALL_REFUSAL_COUNT.get()
     if count is None or count.rpc is None:
         return
-    metrics.rpc_finished(count.rpc, call_transport(count.metadata, context.peer()), code.name,
+    metrics.rpc_finished(count.rpc, call_transport(_text_metadata(count.metadata), context.peer()), code.name,
                          time.perf_counter() - count.started)
 
 

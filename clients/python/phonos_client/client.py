@@ -24,6 +24,7 @@ import functools
 import json
 import os
 import time
+import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
@@ -255,8 +256,6 @@ _INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"
 
 
 def _named_character(character: str) -> str:
-    import unicodedata
-
     name = unicodedata.name(character, "")
     return f"U+{ord(character):04X}" + (f" ({name.lower()})" if name else "")
 
