@@ -188,6 +188,9 @@ def test_a_smiles_file_loads_and_an_sdf_is_said_to_be_one(browser: Browser, serv
 
     page.fill("#f-ligand_smiles", SDF)  # pasted: said at once, and Submit sends nothing
     expect(note).to_contain_text("This is a MOL/SDF file, not SMILES")
+    # Its lines are no ligands: no "N SMILES lines: N jobs" beside the notice, no "Submit N jobs" button.
+    expect(page.locator("#ligand-count")).to_be_hidden()
+    expect(page.locator("#submit-job")).to_have_text("Submit · 30 credits")
     shot(page, "dd-form-sdf-pasted")
     page.click("#submit-job")
     error = page.locator("#error-ligand_smiles")

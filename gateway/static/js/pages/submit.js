@@ -400,7 +400,10 @@ async function buildForm(model, {query, models, earlier, earlierJob}) {
 
   /** The sequence box's record count (the SMILES box's lines) beside it, and the jobs and credits on the button. */
   function recount() {
-    const records = sequenceBox ? fastaRecords(sequenceBox.value).length : ligandBox ? ligandRecords(ligandBox.value).length : 1;
+    // A structure file in the SMILES box is no ligands at all (the notice under it says so): its lines were counted as
+    // "10 SMILES lines: 10 jobs" on a "Submit 10 jobs" button beside the notice that it cannot be sent.
+    const ligandLines = ligandBox && !ligandFileKind(ligandBox.value) ? ligandRecords(ligandBox.value).length : 1;
+    const records = sequenceBox ? fastaRecords(sequenceBox.value).length : ligandLines;
     const many = records > 1;
     const count = sequenceBox ? recordCount : ligandCount;
     count.hidden = !many;
