@@ -261,12 +261,37 @@ RECORD_FOCUS = """() => {
 }"""
 
 
-def keyboard_walk(page: Page, extra: int = 10) -> tuple[list[str], list[str]]:
+# Resolves once nothing in the page has changed for `quiet` ms (or after `limit` ms): a list or panel that a page
+# redraws after its requests come back replaces the controls numbered before it, which the walk would then report
+# as never reached (a share panel's links list, once in CI).
+SETTLED = """([quiet, limit]) => new Promise((resolve) => {
+    let timer = null;
+    const observer = new MutationObserver(() => { clearTimeout(timer); timer = setTimeout(done, quiet); });
+    const done = () => { observer.disconnect(); clearTimeout(timer); clearTimeout(cap); resolve(); };
+    const cap = setTimeout(done, limit);
+    observer.observe(document.body, {childList: true, subtree: true});
+    timer = setTimeout(done, quiet);
+})"""
+
+
+def keyboard_walk(page: Page, extra: int = 10, tries: int = 3) -> tuple[list[str], list[str]]:
     """Tabs through the page from its top, as a keyboard user does: returns what the focus visited (by name) and
     the problems found on the way (controls never reached, reached out of order, focus rings not seen). The page
     has drawn what it shows; its controls are numbered (data-a11y) to compare the walk with TABBABLE's list.
     Tab is pressed once per control and `extra` times more (a scrolling box the browser lets the focus into, the
-    browser's own address bar past the last control)."""
+    browser's own address bar past the last control). A walk during which the page replaced some of the numbered
+    controls (a redraw) says nothing about them: it is walked again, up to `tries` times, and a control still gone
+    is reported as such."""
+    for attempt in range(tries):
+        page.evaluate(SETTLED, [400, 5_000])
+        visited, problems, replaced = _walk_once(page, extra)
+        if not replaced or attempt == tries - 1:
+            return visited, problems
+    raise AssertionError("unreachable")
+
+
+def _walk_once(page: Page, extra: int) -> tuple[list[str], list[str], bool]:
+    """One walk: (what the focus visited, the problems, whether a numbered control left the page meanwhile)."""
     page.evaluate("""() => {
         document.querySelectorAll('*').forEach((el, i) => { el.dataset.a11y = String(i); });
         // Tab goes on from where the focus was (a blurred field, too): from a mark at the page's top instead.
@@ -295,11 +320,17 @@ def keyboard_walk(page: Page, extra: int = 10) -> tuple[list[str], list[str]]:
     ids = [str(f["id"]) for f in visited]
     names = {str(f["id"]): str(f["text"]) for f in visited}
     missed = [i for i in wanted if i not in ids]
-    if missed:
+    gone: list[str] = page.evaluate(
+        "(ids) => ids.filter((i) => !document.querySelector(`[data-a11y='${i}']`))", wanted)
+    still_there = [i for i in missed if i not in gone]
+    if still_there:
         problems.append("never reached: " + ", ".join(page.evaluate(
             "(ids) => ids.map((i) => { const e = document.querySelector(`[data-a11y='${i}']`); "
-            "return `${e.tagName}#${e.id} ${(e.getAttribute('aria-label') || e.textContent).trim().slice(0, 30)}`; })", missed)))
+            "return `${e.tagName}#${e.id} ${(e.getAttribute('aria-label') || e.textContent).trim().slice(0, 30)}`; })",
+            still_there)))
+    if gone:
+        problems.append(f"{len(gone)} control(s) left the page during the walk (redrawn)")
     reached = [i for i in ids if i in wanted]
     if reached != [i for i in wanted if i in reached]:
         problems.append("out of document order: " + " | ".join(names[i] for i in reached))
-    return [str(f["text"]) for f in visited], problems
+    return [str(f["text"]) for f in visited], problems, bool(gone)
