@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from phonos_client import AsyncClient, Client, cli, config
+from phonos_client import AsyncClient, Client, cli, config, errors
 
 from launcher.ports import free_port
 
@@ -65,3 +65,22 @@ def test_from_config_finds_the_server_and_key_the_command_uses(tmp_path: Path, m
     assert asyncio.run(in_async()) == ("http://127.0.0.1:8", "pk_from_env", 7.0)
     with Client("http://127.0.0.1:9", None) as keyless:
         assert keyless.api_key is None
+
+
+def test_from_config_with_nothing_configured_says_so_instead_of_aiming_at_a_default(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No PHONOS_URL, no PHONOS_API_KEY, no config file: the script's first call failed later and elsewhere
+    ("could not reach 127.0.0.1:8080"). The error is a PhonosError (a script's one except) and a ValueError."""
+    path = tmp_path / "config.toml"
+    monkeypatch.setenv("PHONOS_CONFIG", str(path))
+    for name in ("PHONOS_URL", "PHONOS_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    for make in (Client.from_config, AsyncClient.from_config):
+        with pytest.raises(config.ConfigError, match=f"^no server or key configured: PHONOS_URL and PHONOS_API_KEY "
+                                                     f"are not set and {path} does not exist; run `phonos login`"):
+            make()
+    assert issubclass(config.ConfigError, errors.PhonosError) and issubclass(config.ConfigError, ValueError)
+    assert config.ConfigError.exit_code == 2
+    monkeypatch.setenv("PHONOS_API_KEY", "pk_local")  # a key alone: the local server's default URL, as the command
+    with Client.from_config() as client:
+        assert (client.base_url, client.api_key) == (config.DEFAULT_URL.rstrip("/"), "pk_local")

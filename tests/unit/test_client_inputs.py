@@ -565,3 +565,36 @@ def test_a_ligand_file_it_cannot_read_says_why_as_fold_does(tmp_path: Path, monk
     monkeypatch.setenv("PHONOS_API_KEY", "pk_x")
     assert cli.main(["dock", "--protein", "550e8400-e29b-41d4-a716-446655440000", "--ligands", ligands]) == 2
     assert capsys.readouterr().err.strip() == says
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("excel_de.csv", "\ufeffname;smiles\nethanol;CCO\nphenol;c1ccccc1O\n"),  # Excel's "CSV" where a comma is the decimal mark
+    ("export.tsv", "complex_name\tligand_description\nethanol\tCCO\nphenol\tc1ccccc1O\n"),
+    ("export.csv", "name\tsmiles\r\nethanol\tCCO\r\nphenol\tc1ccccc1O\r\n"),  # "Text (Tab delimited)" named .csv
+    ("plain.csv", "name,smiles\nethanol,CCO\nphenol,c1ccccc1O\n"),
+])
+def test_a_ligand_spreadsheet_is_read_whichever_separator_it_was_saved_with(tmp_path: Path, name: str,
+                                                                            text: str) -> None:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    assert [(r.id, r.text) for r in ligands_from(path)] == [("ethanol", "CCO"), ("phenol", "c1ccccc1O")]
+
+
+def test_a_ligand_csv_without_a_smiles_column_names_the_columns_it_read(tmp_path: Path) -> None:
+    path = tmp_path / "ligands.csv"
+    path.write_text("compound;structure\nethanol;CCO\n")
+    with pytest.raises(InputError, match='^the CSV needs a ligand_description \\(DiffDock\\) or smiles column; its '
+                                         'header row has 1 column: "compound;structure"$'):
+        ligands_from(path)
+    path.write_text("id,canonical smiles,mw,logp,hbd,hba,tpsa\nx,CCO,46,-0.1,1,1,20\n")
+    with pytest.raises(InputError, match='has 7 columns: "id", "canonical smiles", "mw", "logp", "hbd", "hba", ...$'):
+        ligands_from(path)
+
+
+@pytest.mark.parametrize(("line", "mark"), [("CCO;ethanol", "semicolon"), ("CCO,ethanol", "comma")])
+def test_a_smiles_file_with_a_spreadsheets_separator_says_so(tmp_path: Path, line: str, mark: str) -> None:
+    path = tmp_path / "ligands.smi"
+    path.write_text(f"SMILES;name\n{line}\n" if mark == "semicolon" else f"{line}\n")
+    with pytest.raises(InputError, match=f'^line [12]: "{line}" holds a {mark}, which no SMILES has: a SMILES file is '
+                                         "one `SMILES name` a line"):
+        ligands_from(path)

@@ -156,6 +156,7 @@ def test_a_default_client_rides_out_502_and_503_but_repeats_no_unsafe_post(scrip
 
 def test_the_budget_is_configurable(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     monkeypatch.setenv("PHONOS_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("PHONOS_URL", "http://127.0.0.1:1")  # configured: nothing at all is refused (test_client_config)
     monkeypatch.setenv("PHONOS_MAX_RETRY_WAIT", "30")
     assert config.load().max_retry_wait == 30.0
     with Client.from_config() as client:

@@ -661,15 +661,31 @@ async def run_jobs_watch(args: argparse.Namespace, client: AsyncClient, session:
             print(json.dumps(event_json(event)) if args.json
                   else lines_to_fit(visible(event.describe()), sys.stdout), flush=True)
         return EXIT["ok"]
-    session.job_ids.extend(args.job_ids)
-    jobs = [await client.get_job(job_id) for job_id in args.job_ids]
+    jobs: list[Job] = []
+    gone: list[Outcome] = []  # ids the server knows no job by (deleted, mistyped, another account's)
+    for job_id in dict.fromkeys(args.job_ids):  # an id given twice is one job, followed once
+        try:
+            jobs.append(await client.get_job(job_id))
+        except errors.NotFoundError as exc:
+            if len(args.job_ids) == 1:
+                raise  # the one job asked for: its 404 is the command's answer
+            gone.append(Outcome(visible(job_id), job_id, "not found", error=exc.message))
+    if not jobs:  # none of them: the first one's refusal, as for one id
+        await client.get_job(args.job_ids[0])
+    if gone:  # the others are followed (and downloaded) all the same; the exit status says some were not found
+        complain(f"phonos: no job {', '.join(o.name for o in gone)} (deleted, or not yours): following the "
+                 f"other {len(jobs)}")
+    session.job_ids.extend(job.job_id for job in jobs)
     # Job names are any text a client gave them: as file names they are made safe and unique.
     names = unique(((job_file_id(job.name, job.job_id), "") for job in jobs), "job")
     outcomes = [Outcome(name.id, job.job_id, job.status) for name, job in zip(names, jobs, strict=True)]
     out = Path(args.out) if args.out else None
     await follow(client, outcomes, display_for(args), out, tuple(args.formats.split(",")),
                  {job.job_id: job for job in jobs})
-    return report(outcomes, args.json)
+    status = report(outcomes + gone, args.json)
+    if gone and not any(o.status not in ("completed", "pending", "running") for o in outcomes):
+        return errors.NotFoundError.exit_code  # as `jobs show` of a missing id; a failed job's 1 says more
+    return status
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1817,6 +1833,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 _NOT_FOUND = re.compile(r"^(?:(?P<what>.*\S) )?not found\.?$", re.IGNORECASE)
 
 
+def run_key_words(error: errors.PhonosError, args: argparse.Namespace) -> str:
+    """A reused key's refusal (422) as the command line gave the key: `--idempotency-key "run-7"`, not the
+    `Idempotency-Key "run-7.0"` of the run's first POST (submission_key's place suffix, the command's own)."""
+    key = getattr(args, "idempotency_key", None)
+    if not isinstance(error, errors.IdempotencyError) or not key:
+        return error.message
+    given = json.dumps(key, ensure_ascii=False)  # as the server quotes it: "run-7"
+    message = re.sub(re.escape(given[:-1]) + r'(?:\.\d+)*"', lambda _: given, error.message)
+    return message.replace("Idempotency-Key", "--idempotency-key").replace(
+        "use a new key for a new request", "this run's input or flags differ from that run's: give a new key")
+
+
 def error_words(title: str | None, message: str) -> str:
     """An API error as the command says it: `<title>: <message>`; a 404's in three words, not found said once
     (`not found: webhook wh_x`, not `Not found: Webhook wh_x not found`), whichever verb or record met it."""
@@ -1914,7 +1942,7 @@ def _main(argv: list[str]) -> int:
                      f"phonos: {said} (a proxy in front of it, with the server behind it down?)")
             say_follow_again(args)
             return EXIT["usage"] if exc.status < 500 else errors.InternalServerError.exit_code
-        message = in_flag_words(exc.message, argv, option_dests(parser))
+        message = in_flag_words(run_key_words(exc, args), argv, option_dests(parser))
         said = error_words(exc.error, message)
         # The request id is for the server's admin to find the call in its log: said for a server's failure (5xx),
         # where it is the thing to quote; a refusal (4xx) says what to change, and the id only made its line wrap.

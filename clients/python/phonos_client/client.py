@@ -118,6 +118,12 @@ def _configured(options: dict[str, Any]) -> tuple[str, str | None, dict[str, Any
     from phonos_client import config  # it imports this module
 
     profile = config.load()
+    if profile.api_key is None and profile.url_source == "default":
+        # Nothing set anywhere: the client aimed at 127.0.0.1:8080 without a key, and the script's first call
+        # failed far from the cause ("could not reach", or a 401 from whatever answers there).
+        raise config.ConfigError(
+            f"no server or key configured: PHONOS_URL and PHONOS_API_KEY are not set and {config.config_path()} "
+            "does not exist; run `phonos login`, set them, or pass them: Client(url, api_key)")
     return profile.url, profile.api_key, {**profile.options(), **options}
 
 
@@ -320,7 +326,8 @@ class Client(_Base):
         """A client for the server and key the `phonos` command uses: PHONOS_URL / PHONOS_API_KEY, else the file
         `phonos login` wrote (and PHONOS_MAX_RATE_LIMIT_WAIT, PHONOS_MAX_RETRY_WAIT); `options` as the constructor takes them. The
         constructor itself reads nothing from the environment, so `Client(url, None)` (a share link's reader)
-        stays keyless wherever it runs. A config file that is not one raises `config.ConfigError` (ValueError)."""
+        stays keyless wherever it runs. A config file that is not one, or nothing configured at all, raises
+        `config.ConfigError` (a PhonosError and a ValueError)."""
         url, api_key, options = _configured(options)
         return cls(url, api_key, **options)
 
@@ -606,7 +613,8 @@ class AsyncClient(_Base):
         """A client for the server and key the `phonos` command uses: PHONOS_URL / PHONOS_API_KEY, else the file
         `phonos login` wrote (and PHONOS_MAX_RATE_LIMIT_WAIT, PHONOS_MAX_RETRY_WAIT); `options` as the constructor takes them. The
         constructor itself reads nothing from the environment, so `AsyncClient(url, None)` (a share link's reader)
-        stays keyless wherever it runs. A config file that is not one raises `config.ConfigError` (ValueError)."""
+        stays keyless wherever it runs. A config file that is not one, or nothing configured at all, raises
+        `config.ConfigError` (a PhonosError and a ValueError)."""
         url, api_key, options = _configured(options)
         return cls(url, api_key, **options)
 

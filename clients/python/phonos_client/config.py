@@ -19,11 +19,16 @@ else:  # the client supports Python 3.10: tomli is tomllib's origin (a dependenc
     import tomli as tomllib
 
 from phonos_client.client import DEFAULT_URL, bare_key
+from phonos_client.errors import PhonosError
 from phonos_client.retry import DEFAULT_RATE_LIMIT_WAIT_S, DEFAULT_RETRY_WAIT_S
 
 
-class ConfigError(ValueError):
-    """The config file cannot be read as one (the command says so and exits 2; `phonos login` rewrites it)."""
+class ConfigError(PhonosError, ValueError):
+    """The config file cannot be read as one, or a setting is not one (the command says so and exits 2; `phonos
+    login` rewrites the file). A PhonosError, so that a script's `except PhonosError` meets every failure of the
+    client, a ValueError as before."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)

@@ -251,12 +251,12 @@ def quoted(value: str) -> str:
 
 def ligands_from(path: Path) -> list[Record]:
     suffix = path.suffix.lower()
-    if suffix not in (".smi", ".smiles", ".txt", ".csv", ".sdf", ".sd", ".mol"):
-        raise InputError(f"{path.name}: ligand files are .smi, .csv or .sdf")
+    if suffix not in (".smi", ".smiles", ".txt", ".csv", ".tsv", ".sdf", ".sd", ".mol"):
+        raise InputError(f"{path.name}: ligand files are .smi, .csv (or .tsv) or .sdf")
     text = read_text(path)
     if suffix in (".smi", ".smiles", ".txt"):
         records = _smi(text)
-    elif suffix == ".csv":
+    elif suffix in (".csv", ".tsv"):
         records = _csv(text, path.parent)
     else:
         records = _sdf(text)
@@ -273,8 +273,15 @@ def _smi(text: str) -> list[Record]:
         parts = line.split(None, 1)
         if not parts or line.startswith("#"):
             continue
-        if not pairs and parts[0].casefold() == "smiles":
+        if not pairs and parts[0].split(";")[0].split(",")[0].casefold() == "smiles":
             continue
+        if ";" in parts[0] or "," in parts[0]:
+            # Neither is in SMILES: a spreadsheet's row saved as .smi/.txt (`CCO;ethanol`) was sent whole and
+            # refused as a SMILES with no word about why.
+            mark = "semicolon" if ";" in parts[0] else "comma"
+            raise InputError(f"line {number}: {quoted(parts[0][:60])} holds a {mark}, which no SMILES has: a "
+                             "SMILES file is one `SMILES name` a line, separated by a space or tab; save a "
+                             "spreadsheet as .csv with a smiles column instead")
         pairs.append((parts[1] if len(parts) > 1 else f"ligand{number}", parts[0]))
     return unique(pairs, "ligand", whole_names=True)
 
@@ -283,14 +290,35 @@ _RDKIT_STAMP = re.compile(r"^\[\d\d:\d\d:\d\d\]\s*")
 _LIGAND_FILE = re.compile(r"\.(sdf|sd|mol|mol2|pdb|pdbqt)$", re.I)
 
 
+SMILES_COLUMNS = ("ligand_description", "smiles", "ligand")
+# A spreadsheet's "CSV" in a locale whose decimal mark is a comma separates its cells with semicolons (Excel in
+# most of Europe); a "Text (Tab delimited)" export, with tabs.
+CSV_SEPARATORS = (",", ";", "\t")
+
+
+def _csv_separator(text: str) -> str:
+    """The separator whose header row names a ligand column; a comma when none does (the error then says which
+    columns it read, and names a separator the header holds)."""
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    for separator in CSV_SEPARATORS:
+        cells = next(csv.reader([header], delimiter=separator), [])
+        if any(cell.strip().lower() in SMILES_COLUMNS for cell in cells):
+            return separator
+    return ","
+
+
 def _csv(text: str, folder: Path = Path(".")) -> list[Record]:
-    rows = list(csv.DictReader(io.StringIO(text)))
+    separator = _csv_separator(text)
+    rows = list(csv.DictReader(io.StringIO(text), delimiter=separator))
     if not rows:
         return []
-    columns = {c.lower(): c for c in rows[0] if c is not None}
-    smiles = next((columns[c] for c in ("ligand_description", "smiles", "ligand") if c in columns), None)
+    columns = {c.strip().lower(): c for c in rows[0] if c is not None}
+    smiles = next((columns[c] for c in SMILES_COLUMNS if c in columns), None)
     if smiles is None:
-        raise InputError("the CSV needs a ligand_description (DiffDock) or smiles column")
+        header = [c.strip() for c in rows[0] if c is not None]
+        read = ", ".join(quoted(c) for c in header[:6]) + (", ..." if len(header) > 6 else "")
+        raise InputError(f"the CSV needs a ligand_description (DiffDock) or smiles column; its header row has "
+                         f"{len(header)} column{'s' if len(header) != 1 else ''}: {read}")
     name = next((columns[c] for c in ("complex_name", "name", "id") if c in columns), None)
     path, sequence = columns.get("protein_path"), columns.get("protein_sequence")
 
