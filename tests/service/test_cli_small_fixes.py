@@ -9,7 +9,8 @@ a proxy on loopback that forwards each request and drops its answer): the comman
 and the webhook verbs the server fences with a key (create, test, rotate-secret, redeliver): the replay shows the
 stored answer, a secret included, and the server did the thing once. And a URL with a
 path (a gateway behind a reverse proxy under /api): honoured; where no phonos API is under it, said as the URL being
-wrong (exit 2), not as "not found: no route for GET /api/v1/jobs" (exit 4, read as no such job)."""
+wrong (exit 2), not as "not found: no route for GET /api/v1/jobs" (exit 4, read as no such job). And `jobs watch` of
+several ids, one deleted, follows the others; a reused `--idempotency-key` is refused with the key as typed."""
 
 from __future__ import annotations
 
@@ -433,3 +434,47 @@ def test_a_fasta_larger_than_the_balance_keeps_what_was_submitted_and_names_what
     assert all(j["job_id"] is None and j["error"].startswith("Insufficient credits: ") and "balance is 10" in j["error"]
                for j in refused), refused
     assert "2 of 12 records were rejected by the server (not submitted, not charged)" in err, err
+
+
+def signed_in(service: InProcessService, key: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The command pointed at the service with the key, run from tmp_path (its --out folders there)."""
+    monkeypatch.setenv("PHONOS_URL", service.base_url)
+    monkeypatch.setenv("PHONOS_API_KEY", key)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_watching_a_deleted_job_with_others_still_downloads_the_others(service: InProcessService, key: str,
+                                                                       phonos: Run, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """`jobs watch A B --out DIR` where B was deleted follows and downloads A and says B is gone (exit 4); the
+    first 404 ended the command, downloading nothing."""
+    signed_in(service, key, monkeypatch, tmp_path)
+    with Client(service.base_url, key) as client:
+        kept = client.wait(client.predict("esmfold", SEQUENCE, name="kept").job_id, timeout=60)
+        deleted = client.wait(client.predict("esmfold", SEQUENCE, name="deleted").job_id, timeout=60)
+        client.delete_job(deleted.job_id)
+        kept_pdb = client.download(kept.job_id, "pdb").content
+    code, out, err = phonos("jobs", "watch", kept.job_id, deleted.job_id, "--out", "out")
+    assert code == 4, err  # as `jobs show` of the deleted one: not found
+    assert (tmp_path / "out" / "kept.pdb").read_bytes() == kept_pdb
+    assert f"phonos: no job {deleted.job_id} (deleted, or not yours): following the other 1" in err
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert [row[:3] for row in rows] == [["kept", kept.job_id, "completed"], [deleted.job_id, deleted.job_id, "not found"]]
+    # Every id gone: the server's refusal, as for one id, and nothing made
+    code, out, err = phonos("jobs", "watch", deleted.job_id, deleted.job_id, "--out", "none")
+    assert code == 4 and "not found" in err and not list((tmp_path / "none").iterdir())
+    code, out, err = phonos("jobs", "watch", deleted.job_id)
+    assert code == 4 and "not found" in err
+
+
+def test_a_reused_run_key_is_named_as_typed(service: InProcessService, key: str, phonos: Run, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key as typed, not with the `.0` the command adds for its first POST (submission_key)."""
+    signed_in(service, key, monkeypatch, tmp_path)
+    code, out, err = phonos("fold", SEQUENCE, "--idempotency-key", "run-7", "--no-wait")
+    assert code == 0, err
+    code, out, err = phonos("fold", SEQUENCE + "A", "--idempotency-key", "run-7", "--no-wait")
+    assert code == 8, err
+    assert '--idempotency-key "run-7" was already used with a different request' in err, err
+    assert "run-7.0" not in err and "Idempotency-Key" not in err
+    assert "give a new key" in err
