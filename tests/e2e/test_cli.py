@@ -259,6 +259,37 @@ def test_watching_a_finished_job_in_a_terminal_shows_it_finished(service: InProc
     assert re.search(r"\[#{24}\] 100% completed", screen) and "pending" not in screen, screen
 
 
+def test_fold_dash_on_a_terminal_says_what_it_waits_for_and_folds_what_is_pasted(service: InProcessService,
+                                                                                 tmp_path: Path) -> None:
+    """`phonos fold -` typed with nothing piped in waited in silence; it says it reads the terminal and how to end."""
+    key = service.new_key()
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "phonos_client", "fold", "-", "--out", str(tmp_path / "out")],
+                               env=env_for(service, key), stdin=terminal, stdout=terminal, stderr=terminal,
+                               close_fds=True)
+    os.close(terminal)
+    screen = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"Ctrl-D" not in screen and time.monotonic() < deadline and process.poll() is None:
+            if select.select([controller], [], [], 0.2)[0]:
+                screen += os.read(controller, 65536)
+        assert b"phonos: reading FASTA or a sequence from the terminal: paste it, then press Ctrl-D" in screen, screen
+        os.write(controller, b">pasted\nMKTVRQERLKSIVRILERSKEPV\n\x04")  # Ctrl-D at a line's start: the end
+        while process.poll() is None and time.monotonic() < deadline + 60:
+            if select.select([controller], [], [], 0.2)[0]:
+                try:
+                    screen += os.read(controller, 65536)
+                except OSError:
+                    break
+        assert process.wait(30) == 0, screen.decode(errors="replace")
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(controller)
+    assert (tmp_path / "out" / "pasted.pdb").is_file(), screen.decode(errors="replace")
+
+
 def test_watching_every_job_names_each_one_until_ctrl_c(service: InProcessService) -> None:
     key = service.new_key()
     # Runs until the service stops: active whenever the command starts (a 3 s call could end before a loaded host

@@ -511,6 +511,10 @@ class Work:
 def stdin_text() -> str:
     """Standard input as text, read as input files are (decoded_text: a byte-order mark dropped, UTF-16 decoded,
     another encoding said in one line; was a UnicodeEncodeError traceback, exit 1, for Latin-1 or UTF-16 input)."""
+    if sys.stdin.isatty():  # `phonos fold -` typed with nothing piped in: it waited, saying nothing
+        end = "Ctrl-Z then Enter" if os.name == "nt" else "Ctrl-D"
+        print(f"phonos: reading FASTA or a sequence from the terminal: paste it, then press {end} on a new line "
+              "(Ctrl-C to stop)", file=sys.stderr, flush=True)
     raw = getattr(sys.stdin, "buffer", None)
     return decoded_text(raw.read(), "standard input") if raw is not None else sys.stdin.read()
 
