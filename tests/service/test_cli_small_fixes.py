@@ -478,3 +478,18 @@ def test_a_reused_run_key_is_named_as_typed(service: InProcessService, key: str,
     assert '--idempotency-key "run-7" was already used with a different request' in err, err
     assert "run-7.0" not in err and "Idempotency-Key" not in err
     assert "give a new key" in err
+
+
+def test_a_sequence_pasted_with_gaps_and_a_stop_codon_gets_the_servers_hints(
+        service: InProcessService, key: str, phonos: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command's own check said only "letters only"; the server's refusal names what to remove (not charged)."""
+    signed_in(service, key, monkeypatch, tmp_path)
+    with Client(service.base_url, key) as client:
+        before = client.account().balance
+    code, out, err = phonos("fold", "MKTVRQERLK-SIVRILERSK*")
+    assert code == 8, err
+    assert "'*' (a stop codon: remove it)" in err and "'-' (alignment gaps: remove them)" in err, err
+    with Client(service.base_url, key) as client:
+        assert client.account().balance == before
+    code, out, err = phonos("fold", "seq-1")  # a short word: a file name mistyped, said by the command
+    assert code == 2 and '"seq-1" is neither a file nor an amino-acid sequence' in err, err

@@ -198,6 +198,12 @@ def read_fasta(text: str, source: str = "the input") -> list[Record]:
     return unique(records, "seq")
 
 
+# A command-line argument of at least this many letters, with only digits, '-', '*' and ':' besides, is a sequence
+# pasted from an alignment or a translation: sent, for the server's refusal to say what to remove. Fewer, and it is
+# as likely a mistyped file name (`seq-1`), which the command says itself.
+PASTED_MIN_LETTERS = 10
+
+
 def sequences_from(argument: str, stdin_text: str | None = None) -> list[Record]:
     """A FASTA file, `-` (FASTA on standard input), or one sequence given on the command line. A file with no
     header at all is one sequence named after the file; on standard input, one named `seq1`."""
@@ -222,6 +228,10 @@ def sequences_from(argument: str, stdin_text: str | None = None) -> list[Record]
             logging.getLogger("phonos_client").info(
                 "no file %s here: folding the letters as the sequence %s", quoted(argument), text)
         return [Record("sequence", text)]
+    if re.fullmatch(r"[A-Za-z0-9\s:*-]+", argument) and len(re.findall(r"[A-Za-z]", argument)) >= PASTED_MIN_LETTERS:
+        # A sequence pasted with a stop codon, gaps or position numbers (`MKTVRQ-ERL*`): the server's refusal names
+        # each and what to do (not charged), where this said only "letters only".
+        return [Record("sequence", "".join(argument.split()).upper())]
     if "/" in argument or "." in argument:  # a sequence has neither: a file name that is not there
         raise InputError(f"{path}: no such file")
     raise InputError(f"{quoted(argument)} is neither a file nor an amino-acid sequence (letters only; a complex's "
