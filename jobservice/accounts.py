@@ -162,12 +162,21 @@ class Accounts:
         if len(note) > MAX_NOTE:
             raise InvalidArgument(f"note must be at most {MAX_NOTE} characters")
         check_label("note", note)  # printable text: a NUL or an escape sequence is refused there
+        try:
+            return await self._add_credits(username, amount, note)
+        except ConstraintViolation:
+            # Read after the refused transaction (PostgreSQL reads nothing more in it): the balance the operator
+            # may take back at most, which the refusal did not say.
+            found = await self._db.read.fetch_one("account_by_username", {"username": username})
+            current = await self._db.read.fetch_one("get_account", {"account_id": found["id"]}) if found else None
+            has = f"has {int(current['credits'])} credits" if current else f"has fewer than {-amount} credits"
+            raise InvalidArgument(f"{json_value_text(username)} {has}: taking {-amount} would put the balance below "
+                                  "0, which it cannot go") from None
+
+    async def _add_credits(self, username: str, amount: int, note: str) -> int:
+        """add_credits' transaction; an overdraft raises the store's ConstraintViolation."""
         async with self._db.transaction() as tx:
-            try:
-                row = await tx.fetch_one("add_credits", {"username": username, "amount": amount})
-            except ConstraintViolation:
-                raise InvalidArgument(f"{json_value_text(username)} has fewer than {-amount} credits; the balance cannot go "
-                                      "below 0") from None
+            row = await tx.fetch_one("add_credits", {"username": username, "amount": amount})
             if row is None:
                 raise InvalidArgument(f"no account named {json_value_text(username)}")
             balance = int(row["credits"])

@@ -223,7 +223,7 @@ class AccountOverview:
     created_at: float
     can_sign_in: bool  # has a dashboard password
     active_keys: int
-    last_used_at: float | None  # the latest request with any of its keys
+    last_used_at: float | None  # the latest request with any of its keys, or in a dashboard session
     jobs: int
     active_jobs: int  # pending or running
     max_rate_limit: int  # the most requests per minute any of its keys may be given

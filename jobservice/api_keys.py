@@ -216,8 +216,11 @@ class ApiKeys:
                 await announce_ended(self._db, tx)
             changed = [field for field, given in (("name", name), ("rate_limit", rate_limit),
                                                   ("expiry", expires_in_days)) if given is not None]
+            # Its name before the change, and after it when renamed (null: cleared): "what is it called now, and who
+            # renamed it so" was not in the log.
+            renamed = {"new_name": check_key_name(name)} if name is not None else {}
             await record(tx, account_id, Action.API_KEY_UPDATED, target=Target(key_id=key_id),
-                         details={"changed": changed, **named(current.name)})  # its name before the change
+                         details={"changed": changed, **named(current.name), **renamed})
         if new_expiry is not None and self._on_expiry_changed is not None:  # committed: before this answer goes out
             self._on_expiry_changed(new_expiry["key_hash"], expires_at)
         return await self.get(account_id, key_id)

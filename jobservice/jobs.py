@@ -285,9 +285,12 @@ class JobStore:
             current = await self._db.read.fetch_one("get_account", {"account_id": account_id})
             available = int(current["credits"]) if current else 0
             total = sum(j.cost for j in jobs)
+            # "Submit fewer jobs" is advice for a batch only: for one job it read as nonsense.
+            what, fewer = ("This job", "") if len(jobs) == 1 else (f"These {len(jobs)} jobs", "Submit fewer jobs, or ")
+            ask = "ask" if fewer else "Ask"
             raise InsufficientCredits(
-                f"This submission costs {total} credits but the balance is {available}. "
-                "Submit fewer jobs, or ask the server's operator for more credits (an account cannot add its own)."
+                f"{what} cost{'s' if len(jobs) == 1 else ''} {total} credits but the balance is {available}. "
+                f"{fewer}{ask} the server's operator for more credits (an account cannot add its own)."
             ) from None
         for job in jobs:
             metrics.job_submitted(job.model, job.cost)

@@ -33,10 +33,15 @@ SELECT COUNT(*) FROM accounts;
 
 -- name: account_overview
 -- Every account for the operator (`phonos accounts list`): balance, keys and their ceiling, jobs, sign-in, last use.
+-- Last use: a key's newest request or a dashboard session's (signed out or expired sessions count until pruned),
+-- so a colleague who only uses the dashboard does not look idle.
 SELECT a.username, a.email, a.credits, a.created_at, a.password_hash IS NOT NULL AS can_sign_in, a.max_rate_limit,
        (SELECT COUNT(*) FROM api_keys k WHERE k.account_id = a.id AND k.revoked_at IS NULL
         AND (k.expires_at IS NULL OR k.expires_at > :now)) AS active_keys,
-       (SELECT MAX(k.last_used_at) FROM api_keys k WHERE k.account_id = a.id) AS last_used_at,
+       (SELECT MAX(used.at) FROM (
+            SELECT MAX(k.last_used_at) AS at FROM api_keys k WHERE k.account_id = a.id
+            UNION ALL
+            SELECT MAX(s.last_seen_at) AS at FROM sessions s WHERE s.account_id = a.id) AS used) AS last_used_at,
        (SELECT COUNT(*) FROM jobs j WHERE j.account_id = a.id AND j.deleted_at IS NULL) AS jobs,
        (SELECT COUNT(*) FROM jobs j WHERE j.account_id = a.id AND j.status IN ('pending', 'running')) AS active_jobs
 FROM accounts a

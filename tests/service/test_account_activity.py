@@ -157,10 +157,12 @@ def test_every_change_is_logged_once_with_its_actor_and_address(service: InProce
         ("session.signed_in", session, BROWSER, {}),
         ("session.signed_out_everywhere", session, BROWSER, {}),
     ]
-    # A key is named in its update (by its name before it) and its revoke: the log said only its id there.
+    # A key is named in its update (by its name before it, and a rename's new name) and its revoke: the log said
+    # only its id there, then never what a key was renamed to.
     assert [e.get("details") for e in entries[:7]] == [
         {"name": "first key", "scope": "full"}, None, {"amount": 25}, {"name": "ci", "scope": "full"},
-        {"name": "pipeline", "scope": "full"}, {"changed": ["name", "rate_limit"], "name": "pipeline"},
+        {"name": "pipeline", "scope": "full"}, {"changed": ["name", "rate_limit"], "name": "pipeline",
+                                                "new_name": "nightly"},
         {"name": "nightly"}]
     assert entries[7]["details"] == {"host": "127.0.0.1", "events": ["job.started", "job.completed", "job.failed"]}
     assert entries[8]["details"] == entries[7]["details"]  # which receiver went (was: none)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import requests
 
 from jobservice import admin
 from launcher.cli import main as phonos
@@ -36,6 +37,15 @@ def test_accounts_list_shows_balances_keys_jobs_and_sign_in(twin_factory: type, 
         "active_keys": 2, "last_used_at": None, "jobs": 1, "active_jobs": 0,
         "max_rate_limit": 100_000}  # the test keys' 100,000/min (the ceiling is the larger of 60 and the first key's)
     assert accounts["yann"]["can_sign_in"] and accounts["yann"]["jobs"] == 0 and accounts["yann"]["credits"] == 70
+    assert accounts["yann"]["last_used_at"] is None and accounts["zoe"]["last_used_at"] is not None
+
+    # yann uses the dashboard only (its key never): a sign-in is a use, or a dashboard-only colleague looked idle
+    signed_in = requests.post(f"{service.base_url}/auth/sign-in", timeout=30,
+                              json={"username": "yann", "password": "a long enough passphrase"})
+    assert signed_in.status_code == 200, signed_in.text
+    assert phonos(["accounts", "list", "--json", "--data-dir", str(tmp_path / "var")]) == 0
+    accounts = {a["username"]: a for a in json.loads(capsys.readouterr().out)["accounts"]}
+    assert accounts["yann"]["last_used_at"] is not None
 
     assert phonos(["accounts", "list", "--data-dir", str(tmp_path / "var")]) == 0
     table = capsys.readouterr().out.splitlines()

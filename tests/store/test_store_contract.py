@@ -41,12 +41,19 @@ def test_submission_debits_and_an_overdraft_is_refused_whole(run: Callable[[Scen
         [first] = await jobs.submit(who, [job()])
         assert await balance(store, who) == 15
         # The way out it names is one the account has: not "add credits" (only an operator can).
-        with pytest.raises(InsufficientCredits, match=r"costs 20 credits but the balance is 15\. Submit fewer jobs, "
-                                                      r"or ask the server's operator for more credits"):
+        with pytest.raises(InsufficientCredits, match=r"^These 2 jobs cost 20 credits but the balance is 15\. Submit "
+                                                      r"fewer jobs, or ask the server's operator for more credits"):
             await jobs.submit(who, [job(), job()])  # a batch is charged whole or not at all
         assert await balance(store, who) == 15
+        await jobs.submit(who, [job()])
+        # One job: no "submit fewer jobs" (there is nothing fewer to submit)
+        with pytest.raises(InsufficientCredits, match=r"^This job costs 10 credits but the balance is 5\. Ask the "
+                                                      r"server's operator for more credits \(an account cannot add "
+                                                      r"its own\)\.$"):
+            await jobs.submit(who, [job()])
+        assert await balance(store, who) == 5
         page, total = await jobs.page(who, status=None, model=None, limit=10, offset=0)
-        assert total == 1 and [j.id for j in page] == [first]
+        assert total == 2 and page[-1].id == first
         record = await jobs.get(who, first)
         assert (record.status, record.credits_used, record.attempts) == (JobStatus.PENDING, 10, 0)
         with pytest.raises(NotFound):
@@ -187,7 +194,7 @@ def test_an_operator_tops_a_balance_up_and_never_below_zero(run: Callable[[Scena
         accounts = Accounts(store)
         assert await accounts.add_credits("lin", 500) == 510 and await balance(store, who) == 510
         assert await accounts.add_credits("lin", -500) == 10
-        with pytest.raises(InvalidArgument, match="fewer than 11 credits"):
+        with pytest.raises(InvalidArgument, match="^\"lin\" has 10 credits: taking 11 would put the balance below 0"):
             await accounts.add_credits("lin", -11)
         assert await balance(store, who) == 10  # refused whole
         with pytest.raises(InvalidArgument, match='no account named "nobody"'):

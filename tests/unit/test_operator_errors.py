@@ -192,8 +192,8 @@ def test_credits_add_tops_up_and_refuses_an_overdraft(operator_env: pytest.Monke
     assert cli.main(["credits", "add", "--username", "ada", "--amount", "-100", "--json", "--data-dir", data_dir]) == 0
     assert json.loads(capsys.readouterr().out) == {"username": "ada", "added": -100, "balance": 5000}
     assert cli.main(["credits", "add", "--username", "ada", "--amount", "-5001", "--data-dir", data_dir]) == 2
-    assert capsys.readouterr().err == ('error: "ada" has fewer than 5001 credits; the balance cannot go '
-                                          'below 0\n')
+    assert capsys.readouterr().err == ('error: "ada" has 5000 credits: taking 5001 would put the balance below 0, '
+                                          'which it cannot go\n')  # how much may be taken back, said
     assert cli.main(["credits", "add", "--username", "bob", "--amount", "5", "--data-dir", data_dir]) == 2
     assert capsys.readouterr().err == 'error: no account named "bob"\n'
 
