@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Self
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from phonos_config.edge import EdgeSettings, host_names
 from phonos_config.env import current_env, read_settings
@@ -291,7 +291,7 @@ def check_database_url(url: str) -> None:
     # A / ? or # in the password ends the URL's authority there (what follows reads as a path, a query, a
     # fragment), and a second @ is read by the driver as the end of the password: both were errors quoting a
     # piece of the password as "the port" (ab/cd+ef= from `openssl rand -base64`: "got 'ab'") or a wrong host.
-    if ("@" not in parts.netloc and "@" in url.partition("://")[2]) or parts.netloc.count("@") > 1:
+    if _authority_cut_short(parts) or parts.netloc.count("@") > 1:
         raise ValueError("PHONOS_DATABASE_URL's user name or password holds a character a URL reserves (@ / ? # "
                          "and the like): percent-encode it (@ as %40, / as %2F, ? as %3F, # as %23, % as %25) or "
                          "choose a password of letters and digits (openssl rand -hex 24)")
@@ -306,6 +306,19 @@ def check_database_url(url: str) -> None:
             raise ValueError(f"PHONOS_DATABASE_URL's sslmode must be one of {', '.join(SSL_MODES)}, got {value!r}")
         if name == "port" and not all(_is_port(p) for p in value.split(",")):
             raise ValueError(f"PHONOS_DATABASE_URL's port must be a number from 1 to 65535, got {value!r}")
+
+
+def _authority_cut_short(parts: SplitResult) -> bool:
+    """Whether the user-and-password part ended early at a / ? or # in the password: no @ in the authority, and
+    one in the path, the fragment, or a query parameter's name (`?not@host:5432/db` from the password `why?not`).
+    An @ in a query parameter's value is the URL's own (`?user=phonos@server`, `sslcert=/home/me@corp/c.pem`,
+    `application_name=ops@lab` with the user and host given there): it was refused, naming a password the URL
+    did not have."""
+    if "@" in parts.netloc:
+        return False
+    if "@" in parts.path or "@" in parts.fragment:
+        return True
+    return any("@" in name for name, _ in parse_qsl(parts.query, keep_blank_values=True))
 
 
 def _is_port(text: str) -> bool:

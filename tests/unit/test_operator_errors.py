@@ -126,6 +126,20 @@ def test_a_percent_encoded_password_passes_the_check() -> None:
 
 
 @pytest.mark.unit
+@pytest.mark.parametrize("url", [
+    "postgresql:///phonos?host=/run/pg&port=5432&user=phonos&application_name=ops@lab",
+    "postgresql://db1:5432/phonos?sslcert=/home/me@corp/c.pem&sslmode=verify-full",
+    "postgresql:///phonos?host=/run/pg&user=phonos@server",
+])
+def test_an_at_sign_in_a_query_parameters_value_is_the_urls_own(url: str) -> None:
+    """Refused after an upgrade as a password holding a reserved character, in URLs without a password (c1067969
+    took them): only an @ where the password's cut-off end would land (path, fragment, a parameter's name) is."""
+    from phonos_config.service import check_database_url
+
+    check_database_url(url)
+
+
+@pytest.mark.unit
 def test_a_postgresql_that_never_answers_says_where_and_how_long_not_nothing(
         operator_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A server that takes the connection and then says nothing (a firewall dropping packets, a stopped process)
