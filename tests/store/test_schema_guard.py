@@ -52,6 +52,25 @@ def test_a_sqlite_file_migrated_by_a_newer_phonos_is_refused(tmp_path: Path) -> 
                            f"newer than this job service knows ({known})"), said
 
 
+def test_a_newer_sqlite_file_is_refused_without_being_changed(tmp_path: Path) -> None:
+    """A backup's copy (a rollback-journal file, as `phonos backup` leaves one) of a newer phonos: refused, and left
+    as it was. The writer's connection switched it to write-ahead logging before the check, and `phonos backup`
+    then refused the directory as one a job service had run from."""
+    known = max(version for version, _ in migrations())
+    path = tmp_path / "phonos.sqlite3"
+    asyncio.run(_open_and_close_sqlite(path))
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode = DELETE")
+    conn.execute(f"PRAGMA user_version = {known + 1}")
+    conn.close()
+    before = path.read_bytes()
+    assert before[18:20] == b"\x01\x01"  # rollback journal: SQLite's header, its write and read versions
+    with pytest.raises(SchemaTooNew):
+        asyncio.run(_open_and_close_sqlite(path))
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["phonos.sqlite3"]  # no -wal, no -shm
+
+
 def test_a_postgresql_database_migrated_by_a_newer_phonos_is_refused(postgres: PostgresServer) -> None:
     url = postgres.new_store_url("newer")
     known = max(version for version, _ in pg_migrations())
