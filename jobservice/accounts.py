@@ -83,8 +83,11 @@ async def insert_key(tx: Transaction, account_id: int, *, name: str | None, rate
 
 def invalid_key() -> Unauthenticated:
     """What a request with an unknown or revoked key is answered (401)."""
+    # `keys add`, not `keys create` (which makes a new account): a person who lost their key needs another for the
+    # account they have.
     return Unauthenticated("Invalid API key. It may have been revoked; check the key, or create one in the dashboard's "
-                           "API keys page or with `phonos keys create`.", bearer_error="invalid_token")
+                           "API keys page (an operator adds one on the server with `phonos keys add --username NAME`).",
+                           bearer_error="invalid_token")
 
 
 async def check_key_works(tx: Transaction, account_id: int, key_id: str) -> None:

@@ -292,6 +292,9 @@ class JobService:
         spec = self.specs.get(model)
         if spec is None and not model:  # absent (proto3 reads a missing field as ""): the seed marks it REQUIRED
             raise InvalidArgument(f"model is required. Available models: {', '.join(self.specs)}")
+        if spec is None and model in SPEC_MODULES:  # phonos knows it; this deployment does not serve it
+            raise InvalidArgument(f"Model {json_value_text(model)} is not served here (the server's PHONOS_MODELS). "
+                                  f"Available models: {', '.join(self.specs)}")
         if spec is None:
             raise InvalidArgument(f"Unknown model {json_value_text(model)}. Available models: {', '.join(self.specs)}")
         return spec

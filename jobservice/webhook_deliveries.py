@@ -34,7 +34,11 @@ EVENTS = (*JOB_EVENTS, TEST_EVENT)  # what the log holds: job events, and the te
 UNREACHABLE = "the receiver could not be reached (no HTTP answer)"
 # A 3xx is an answer, not followed (egress): a URL missing its trailing slash or still on http:// fails for ever.
 NOT_FOLLOWED = "; redirects are not followed: register the address it redirects to"
-OWN_REASONS = {"timeout": "the receiver did not answer in time", "webhook deleted": "the webhook was deleted"}
+# A URL naming this machine (127.0.0.1, localhost) on a server restarted without the setting that allows it.
+LOOPBACK_REFUSED = "loopback refused"
+OWN_REASONS = {"timeout": "the receiver did not answer in time", "webhook deleted": "the webhook was deleted",
+               LOOPBACK_REFUSED: "the receiver is on this machine (loopback), which this server sends to only when "
+                                 "it sets PHONOS_WEBHOOK_ALLOW_HTTP_LOOPBACK=true"}
 
 
 @dataclass(frozen=True)

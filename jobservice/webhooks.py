@@ -45,7 +45,7 @@ from jobservice.errors import InvalidArgument, LimitReached, NotFound, echoed_id
 from jobservice.key_policy import ExpiringKeyWebhook, calling_key_expiry
 from jobservice.labels import check_label
 from jobservice.store import Guard, Row, Store
-from jobservice.webhook_deliveries import NOT_FOLLOWED, worded_error
+from jobservice.webhook_deliveries import LOOPBACK_REFUSED, NOT_FOLLOWED, worded_error
 from jobservice.webhook_events import DEFAULT_EVENTS, JOB_EVENTS, TEST_EVENT, encode_payload, rfc3339
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,8 @@ MAX_RESPONSE_READ = 1024  # bytes of a receiver's answer body read at most
 # the backoff: "deliveries to it will be retried" read as if this test would be, and a person waited for it.
 NOT_RETRIED = "; a test event is not retried (job events are)"
 UNREACHABLE_MESSAGE = "The receiver could not be reached (no HTTP answer)" + NOT_RETRIED
+LOOPBACK_MESSAGE = ("The receiver is on this machine (loopback), which this server sends to only when it sets "
+                    "PHONOS_WEBHOOK_ALLOW_HTTP_LOOPBACK=true (it was started without it)")
 TIMEOUT_MESSAGE = "The receiver did not answer within {seconds} s" + NOT_RETRIED
 DEFAULT_OVERLAP_S = 86400  # a day: time to deploy the new secret to a receiver, as Stripe's default roll
 MAX_OVERLAP_S = 7 * 86400  # a week: an old secret that may have leaked must not stay valid indefinitely
@@ -447,6 +449,17 @@ def deleted_details(deleted: Row) -> dict[str, Any]:
     return {"host": urlsplit(deleted["url"]).hostname or "", "events": json.loads(deleted["events"])}
 
 
+def loopback_refusal(host: str, allow_loopback: bool) -> str:
+    """The reason a refused address is logged and shown with: LOOPBACK_REFUSED where the URL itself names this
+    machine (`127.0.0.1`, `[::1]`, `localhost`), which its owner typed and creation said the same of, and the
+    server was restarted without PHONOS_WEBHOOK_ALLOW_HTTP_LOOPBACK (deliveries said "could not be reached", and
+    people looked for a fault in their receiver); "refused address" otherwise, whose why is not told (a name that
+    resolves to a private address: the routes would map the server's network)."""
+    address = egress.parse_ip_literal(host)
+    named_loopback = host.rstrip(".").lower() == "localhost" or (address is not None and egress.is_loopback(address))
+    return LOOPBACK_REFUSED if named_loopback and not allow_loopback else "refused address"
+
+
 def worded_test_result(status: int, reason: str | None, timeout_s: float) -> TestResult:
     """What a test event's POST answered, as the API says it. Only the HTTP status, a timeout or "unreachable":
     never why (refused, closed port, DNS, TLS), which would make this route a scanner of whatever the server can
@@ -454,6 +467,8 @@ def worded_test_result(status: int, reason: str | None, timeout_s: float) -> Tes
     not one that cannot be reached."""
     if status == 0 and reason == "timeout":
         return TestResult(False, 0, TIMEOUT_MESSAGE.format(seconds=f"{timeout_s:g}"))
+    if status == 0 and reason == LOOPBACK_REFUSED:
+        return TestResult(False, 0, LOOPBACK_MESSAGE + NOT_RETRIED)
     if status == 0:
         return TestResult(False, 0, UNREACHABLE_MESSAGE)
     ok = 200 <= status < 300
@@ -523,8 +538,9 @@ async def post_event_answer(
         host = egress.request_host(url)
     except ValueError:
         return ReceiverAnswer(0, "refused address")
+    refused = loopback_refusal(host, allow_loopback)
     if egress.literal_refused(host, allow_loopback=allow_loopback, networks=networks):
-        return ReceiverAnswer(0, "refused address")
+        return ReceiverAnswer(0, refused)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "phonos-webhooks/1",
@@ -546,10 +562,9 @@ async def post_event_answer(
                      if response.status in (429, 503) else None)
             return ReceiverAnswer(response.status, None, later)
     except egress.RefusedAddress:
-        return ReceiverAnswer(0, "refused address")
+        return ReceiverAnswer(0, refused)
     except aiohttp.ClientConnectorDNSError as exc:
-        return ReceiverAnswer(0, "refused address" if isinstance(exc.os_error, egress.RefusedAddress)
-                              else "unresolvable host")
+        return ReceiverAnswer(0, refused if isinstance(exc.os_error, egress.RefusedAddress) else "unresolvable host")
     except TimeoutError:
         return ReceiverAnswer(0, "timeout")
     except (aiohttp.ClientError, OSError, ValueError) as exc:  # ValueError: a URL yarl refuses

@@ -393,7 +393,7 @@ def test_exit_codes_say_what_failed(service: InProcessService, tmp_path: Path, t
     url = service.url_for(transport)
     wrong = phonos(service, "pk_wrong", "account", PHONOS_URL=url)
     assert wrong.returncode == 3 and "'phonos" not in wrong.stderr  # said as a person reads it, not Python-quoted
-    assert "or with `phonos keys create`. (the key came from PHONOS_API_KEY; `phonos login` stores another)" \
+    assert "`phonos keys add --username NAME`). (the key came from PHONOS_API_KEY; `phonos login` stores another)" \
         in wrong.stderr
     missing, poor, no_file, too_many = phonos_at_once(  # none changes anything: started together
         service, key, ("jobs", "show", "no-such-job"), ("fold", "MKTAYIAKQRQ"), ("fold", str(tmp_path / "missing.fasta")),
@@ -418,7 +418,8 @@ def test_records_the_server_rejects_exit_with_the_invalid_request_code_and_are_n
     assert unserved.returncode == 8, unserved.stderr
     assert "phonos: 3 of 3 records were rejected by the server (not submitted, not charged):" in unserved.stderr
     # one line a reason, naming its records: not the same message three times
-    assert re.search(r"^  sp\|P69905\|HBA_HUMAN, p2, p3: Invalid request: Unknown model \"alphafold2\"", unserved.stderr,
+    assert re.search(r"^  sp\|P69905\|HBA_HUMAN, p2, p3: Invalid request: Model \"alphafold2\" is not served here \(the "
+                     r"server's PHONOS_MODELS\)\. Available models: esmfold, diffdock$", unserved.stderr,
                      re.M), unserved.stderr
     assert service.client(key).balance() == 100
     (tmp_path / "mixed.fasta").write_text(">good\nMKTAYIAKQRQ\n>bad\nMKV*J1\n>fine\nMGSSHHHHHH\n")

@@ -493,3 +493,16 @@ def test_a_sequence_pasted_with_gaps_and_a_stop_codon_gets_the_servers_hints(
         assert client.account().balance == before
     code, out, err = phonos("fold", "seq-1")  # a short word: a file name mistyped, said by the command
     assert code == 2 and '"seq-1" is neither a file nor an amino-acid sequence' in err, err
+
+
+def test_cancelling_a_running_job_says_why_nothing_was_refunded(service: InProcessService, key: str, phonos: Run,
+                                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It said `<id> cancelled (0 credits refunded)`, which read as a fault."""
+    signed_in(service, key, monkeypatch, tmp_path)
+    service.inference.script("esmfold", Slow(60))
+    with Client(service.base_url, key) as client:
+        job_id = client.predict("esmfold", SEQUENCE).job_id
+        wait_until(lambda: client.get_job(job_id).status == "running", timeout_s=30)
+    code, out, err = phonos("jobs", "cancel", job_id)
+    assert code == 0, err
+    assert out == f"{job_id} cancelled (not refunded: it had started running, and a started job is charged)\n"

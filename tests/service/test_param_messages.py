@@ -66,6 +66,8 @@ ECHOED_VALUES = [
     ("GET", "/v1/events?last_event_id=x", None, {}, 'last_event_id must be the event_id of an event received, got "x"'),
     ("POST", "/v1/predict", {"model": "fold", "sequence": SEQ}, {},
      'Unknown model "fold". Available models: esmfold, alphafold2'),
+    ("POST", "/v1/predict", {"model": "diffdock", "sequence": SEQ}, {},  # known, not served: it said "Unknown model"
+     'Model "diffdock" is not served here (the server\'s PHONOS_MODELS). Available models: esmfold, alphafold2'),
     ("POST", "/v1/predict", {"sequence": SEQ}, {}, "model is required. Available models: esmfold, alphafold2"),
     ("POST", "/v1/predict", {"model": "alphafold2", "sequence": f"{SEQ}:{SEQ}", "params": {"model_preset": "monomer"}},
      {}, 'the sequence has 2 chains (\':\' chain breaks): a complex needs model_preset "multimer", not "monomer"'),

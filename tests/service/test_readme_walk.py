@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from phonos_client import cli as client_cli
+from phonos_client.inputs import ligands_from
 
 from launcher.banner import first_job_line
 from launcher.ports import free_port
@@ -101,6 +102,19 @@ def test_the_first_job_block_says_why_a_refused_request_has_no_job(twin_service:
     assert not (tmp_path / "first.pdb").exists()
 
 
+def test_the_first_job_block_at_a_wrong_address_says_so_and_stops(tmp_path: Path) -> None:
+    """Pasted into a plain shell (no `set -e`) with the default address while the service listens elsewhere: a
+    JSONDecodeError traceback, then the events and the download ran with an empty job id (a 404 saved as
+    first.pdb). Now one line names the address, and nothing after it runs."""
+    block = first_block(README, "### Your first job", "bash")
+    block = block.replace(PRINTED_KEY, "pk_x").replace(PRINTED_URL, f"http://127.0.0.1:{free_port()}")
+    done = subprocess.run(["bash", "-c", block], cwd=tmp_path, env=user_env(tmp_path), text=True,
+                          stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    assert done.returncode != 0
+    assert done.stderr.strip() == "no phonos API answered at that address: check B against the banner", done.stderr
+    assert not (tmp_path / "first.pdb").exists() and not done.stdout
+
+
 def test_the_first_job_with_the_phonos_command_as_printed(twin_service: InProcessService, tmp_path: Path) -> None:
     blocks = list(fenced_blocks(README.read_text(), "### Your first job", "bash"))
     block = with_local_venv(blocks[1])  # the second: `phonos login`, then `phonos fold`
@@ -141,6 +155,24 @@ def test_every_phonos_line_of_the_readme_client_block_is_one_command_phonos_take
         assert words[0] == "phonos" and not set("|;&[]") & set("".join(words)), words
         parser.parse_args(words[1:])  # exits (status 2) on a verb or flag the command does not have
     assert len(list(filter(None, lines))) >= 10
+
+
+def test_the_readme_client_blocks_fold_line_folds_the_example_fasta_it_names(twin_service: InProcessService,
+                                                                              tmp_path: Path) -> None:
+    """Its input files are in examples/ (a new user had to guess `proteins.fasta` and `ligands.smi`): the fold line,
+    run from the repository's folder, makes the folds/p1.pdb the dock line docks into; the ligands file reads."""
+    block = first_block(README, "## The client: SDK and `phonos` for users", "bash")
+    fold = next(line for line in block.splitlines() if line.startswith("phonos fold "))
+    out = tmp_path / "folds"
+    command = with_local_venv(".venv/bin/" + fold.split("#", 1)[0]).replace("--out folds/", f"--out {out}/")
+    command = command.replace(" examples/", f" {REPO}/examples/")  # as from the repository's folder
+    env = {**user_env(tmp_path), "PHONOS_URL": twin_service.base_url, "PHONOS_API_KEY": twin_service.new_key()}
+    done = run_bash(command, tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["p1.pdb", "p2.pdb"]
+    dock = next(line for line in block.splitlines() if line.startswith("phonos dock "))
+    assert "--protein folds/p1.pdb" in dock and "--ligands examples/ligands.smi" in dock
+    assert [r.id for r in ligands_from(REPO / "examples" / "ligands.smi")] == ["aspirin", "ibuprofen"]
 
 
 def test_the_readme_sdk_snippet_follows_a_job_and_downloads_its_structure(twin_service: InProcessService,

@@ -74,6 +74,35 @@ def test_http_to_loopback_needs_the_development_setting(twin_factory: type, tmp_
     assert response.status_code == 400
 
 
+def test_a_loopback_receiver_after_a_restart_without_the_setting_is_said_as_such(twin_factory: type, tmp_path) -> None:
+    """Made under PHONOS_WEBHOOK_ALLOW_HTTP_LOOPBACK=true (docs/webhooks.md's walkthrough), then the server restarted
+    without it: the test event, the delivery log and the webhook's last delivery said "could not be reached (no
+    HTTP answer)" of a receiver that was up, and people looked for a fault in it."""
+    data_dir = tmp_path / "var"
+    first = twin_factory.start(data_dir=data_dir, PHONOS_WEBHOOK_ALLOW_HTTP_LOOPBACK="true", **FAST_RETRY)
+    key = first.new_key()
+    with WebhookReceiver() as receiver:
+        hook_id = first.client(key).post("/v1/webhooks", json={"url": receiver.url}).json()["webhook"]["webhook_id"]
+        assert first.client(key).post(f"/v1/webhooks/{hook_id}/test").json()["success"] is True
+        first.stop()
+        again = twin_factory.start(data_dir=data_dir, PHONOS_WEBHOOK_ALLOW_HTTP_LOOPBACK="false", **FAST_RETRY)
+        client = again.client(key)
+        tested = client.post(f"/v1/webhooks/{hook_id}/test").json()
+        assert tested["success"] is False and tested["status_code"] == 0
+        assert tested["message"].startswith("The receiver is on this machine (loopback), which this server sends to "
+                                            "only when it sets PHONOS_WEBHOOK_ALLOW_HTTP_LOOPBACK=true"), tested
+        job_id = client.predict().json()["job_id"]
+        client.wait_for(job_id)
+
+        def logged() -> list[dict]:
+            return [d for d in client.get(f"/v1/webhooks/{hook_id}/deliveries").json()["deliveries"]
+                    if d.get("last_error")]
+
+        wait_until(logged, timeout_s=30)
+        assert all(d["last_error"].startswith("the receiver is on this machine (loopback)") for d in logged())
+        assert len(receiver.requests) == 1  # the first server's test alone: nothing was sent after the restart
+
+
 def test_at_most_five_per_account(service: InProcessService) -> None:
     client = service.client(service.new_key())
     for i in range(5):

@@ -215,7 +215,8 @@ def test_a_create_checked_before_the_lock_and_inserted_after_it_is_refused_as_it
         assert refused.value.message == await next_request_refusal(store, m.metadata(credential))
         assert refused.value.message == (ENDED_SESSION if credential == "session" else
                                          "Invalid API key. It may have been revoked; check the key, or create one in the "
-                                         "dashboard's API keys page or with `phonos keys create`.")
+                                         "dashboard's API keys page (an operator adds one on the server with "
+                                         "`phonos keys add --username NAME`).")
         assert locked == admin.Locked(keys_revoked=1, sessions_ended=1, had_password=True, shares_revoked=0,
                                       webhooks_deleted=0, active_jobs=0)
         await nothing_works(store, m)

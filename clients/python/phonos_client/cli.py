@@ -1006,7 +1006,10 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         emit(args, {"file": str(target), "bytes": len(download.content)}, str(target))
     elif command == "jobs cancel":
         cancelled = answered_once(args, lambda key: client.cancel_job(args.job_id, idempotency_key=key))
-        done, refund = f"{cancelled.job_id} cancelled", f"({cancelled.credits_refunded} credits refunded)"
+        # A bare "(0 credits refunded)" for a running job read as a fault: the rule is said instead.
+        refund = (f"({cancelled.credits_refunded} credits refunded)" if cancelled.credits_refunded else
+                  "(not refunded: it had started running, and a started job is charged)")
+        done = f"{cancelled.job_id} cancelled"
         emit(args, cancelled.raw, said_to_fit(f"{done} {refund}", (done, refund)))
     elif command == "jobs rerun":
         request = client.job_input(args.job_id)
