@@ -234,10 +234,32 @@ async function leave(button, everywhere) {
   location.assign(everywhere ? '/sign-in?signed_out=everywhere' : '/sign-in');
 }
 
+// What a row's Sign out is called: the browser's name and the times the row shows, so that a screen reader's list of
+// buttons tells apart several sessions of one browser (each was "Sign out Chrome on Linux"); this browser's says so.
+function sessionLabel(session, what) {
+  const active = session.current ? 'active now'
+    : session.last_active_at ? `last active ${ago(session.last_active_at)}` : 'last active: not recorded';
+  const where = session.client_address ? ` from ${session.client_address}` : '';
+  return `${session.current ? 'this browser, ' : ''}${what}${where}, signed in ${ago(session.created_at)}, ${active}`;
+}
+
+/** Each session's Sign out name (sessionLabel); names still alike (two sessions of one browser signed in the same
+ * minute) end with the exact sign-in time, then with their place among those alike ("2 of 3"). */
+function sessionLabels(sessions) {
+  const labels = sessions.map((s) => sessionLabel(s, describeUserAgent(s.user_agent)));
+  const alike = (list, i) => list.filter((l) => l === list[i]).length > 1;
+  const timed = labels.map((l, i) => (alike(labels, i) ? `${l} (signed in at ${dateTime(sessions[i].created_at)})` : l));
+  return timed.map((l, i) => {
+    if (!alike(timed, i)) return l;
+    const same = timed.map((t, k) => [t, k]).filter(([t]) => t === l).map(([, k]) => k);
+    return `${l}, ${same.indexOf(i) + 1} of ${same.length}`;
+  });
+}
+
 // The browsers signed in to the account (GET /auth/sessions), most recently used first: what each is, from
 // where, since when and when last used; every other one can be signed out from here (a browser left signed in
 // on a shared computer, a lost phone).
-function sessionRow(session, reload) {
+function sessionRow(session, reload, label) {
   const what = describeUserAgent(session.user_agent);
   const facts = [
     session.client_address ? h('span', {class: 'mono', 'data-field': 'address'}, session.client_address) : null,
@@ -250,10 +272,10 @@ function sessionRow(session, reload) {
   if (session.current) {
     // This browser's own row signs it out too, as the Session card's button does: a person looking down the list
     // for "sign this one out" finds it where the others' are.
-    action = h('button', {class: 'btn small', type: 'button', id: 'sign-out-this', 'aria-label': 'Sign out this browser',
+    action = h('button', {class: 'btn small', type: 'button', id: 'sign-out-this', 'aria-label': `Sign out ${label}`,
       on: {click: signOutHere}}, 'Sign out');
   } else {
-    const button = h('button', {class: 'btn small', type: 'button', 'aria-label': `Sign out ${what}`}, 'Sign out');
+    const button = h('button', {class: 'btn small', type: 'button', 'aria-label': `Sign out ${label}`}, 'Sign out');
     button.addEventListener('click', async () => {
       const done = busy(button);
       try {
@@ -306,7 +328,9 @@ function sessionsCard(changed) {
     const ordered = [...sessions.filter((s) => s.current), ...sessions.filter((s) => !s.current)];
     // Another browser signed out from here: its row and the button that had the focus are gone, and the focus fell
     // to the page's top; it goes to the list's heading instead, as after a key's Revoke.
-    replace(list, ...ordered.map((session) => sessionRow(session, () => Promise.all([load(), changed()]).then(() => focusIfLost(heading)))));
+    const labels = sessionLabels(ordered);
+    replace(list, ...ordered.map((session, i) => sessionRow(session,
+      () => Promise.all([load(), changed()]).then(() => focusIfLost(heading)), labels[i])));
   }
   return {card, load};
 }

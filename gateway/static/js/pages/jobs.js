@@ -322,8 +322,9 @@ export async function render(main, {query}) {
       // A waiting job's place in its model's queue, as this refresh read it ("Queued · 2 jobs ahead").
       h('td', {class: 'status-cell'}, statusPill(job.status), placeNote(queuePlace(job))),
       h('td', {class: 'submitted', title: dateTime(job.created_at)}, ago(job.created_at)), // local time, as elsewhere,
-      h('td', {class: 'num took', title: waitedText(job)}, tookText(job)),
-      h('td', {class: 'num credits'}, String(job.credits_used)),
+      // data-label: a phone's card names the two figures (app.css), as the wide table's header does.
+      h('td', {class: 'num took', title: waitedText(job), 'data-label': 'Took'}, tookText(job)),
+      h('td', {class: 'num credits', 'data-label': 'Credits'}, String(job.credits_used)),
       h('td', {class: 'num action'}, active
         // Named with the job (the visible word first): a screen reader's list said "Open, Open, Open".
         // Unavailable while its cancel is sent, in the rows the live refresh draws meanwhile too (cancelJob's `sending`).

@@ -133,6 +133,14 @@ export async function render(main) {
   const name = h('input', {type: 'text', id: 'key-name', placeholder: 'e.g. lab workstation'});
   const limit = h('input', {type: 'number', id: 'key-rate-limit', min: 1, step: 1});
   const error = fieldError('key-error', {role: 'alert'});
+  const errorSlot = h('div', {}, error); // the error's place when it is about no one field
+  // The one error line goes under the field it is about (the refused rate limit's was drawn at the form's foot,
+  // under Expires and Access, while its box turned red), and that field takes the focus.
+  const fail = (control, message) => {
+    (control ? control.closest('.field') : errorSlot).append(error);
+    showError(control, error, message);
+    control?.focus(); // the field to correct (the focus stayed on Create key), as the New job form does
+  };
   const limitHelp = h('span', {});
   const expiry = h('select', {id: 'key-expiry'}, EXPIRY_CHOICES.map(([value, label]) => h('option', {value}, label)));
   const readOnly = h('input', {type: 'checkbox', id: 'key-read-only', 'aria-describedby': 'key-read-only-help'});
@@ -142,8 +150,7 @@ export async function render(main) {
     clearError(name, error);
     clearError(limit, error);
     if (name.value.trim().length > MAX_NAME) {
-      showError(name, error, `A key name has at most ${MAX_NAME} characters; this one has ${name.value.trim().length}.`);
-      name.focus(); // the field to correct, not Create again
+      fail(name, `A key name has at most ${MAX_NAME} characters; this one has ${name.value.trim().length}.`);
       return;
     }
     const done = busy(create);
@@ -167,8 +174,9 @@ export async function render(main) {
     } catch (err) {
       // role=alert announces it; the field it is about is also marked invalid and described by it.
       const invalid = /rate_limit/.test(err.message) ? limit : /^name\b/.test(err.message) ? name : null;
-      showError(invalid, error, inFormWords(err.message));
-      invalid?.focus(); // the field to correct (the focus stayed on Create key), as the New job form does
+      done();
+      fail(invalid, inFormWords(err.message)); // after done(): the focus goes to the field, not back to Create key
+      return;
     }
     done();
   }}},
@@ -181,7 +189,7 @@ export async function render(main) {
       h('label', {class: 'check'}, readOnly, 'Read-only'),
       h('div', {class: 'help', id: 'key-read-only-help'},
         'Can list and download jobs and read the account and usage; cannot submit, cancel, delete or change anything (403).'))),
-  error,
+  errorSlot,
   h('div', {style: {marginTop: '16px'}}, create));
 
   replace(main, pageHeader('API keys', {sub: 'Keys authenticate scripts and pipelines against the /v1 API and gRPC.'}),

@@ -125,7 +125,19 @@ export function inFormWords(message, spec) {
   return labels.sequence ? said : said.replace(/\s*\(or put the SMILES in sequence\)/, '');
 }
 
-async function buildForm(model, {query, models, earlier, earlierJob}) {
+/** The notice under the form when the account's balance (as read when the page opened: `balance`, null when unknown)
+ * is below what Submit would cost (`total` credits for `jobs` jobs): the API refuses it (402) only after the click,
+ * while the button offered "Submit · 10 credits" beside a sidebar saying 0. The button stays usable (credits may have
+ * been added since) and is described by the notice. Empty when the balance covers it. */
+function balanceShortWords(balance, total, jobs) {
+  if (balance === null || total === undefined || balance >= total) return null;
+  const what = jobs > 1 ? `These ${num(jobs)} jobs cost ${num(total)} credits` : `This job costs ${num(total)} credits`;
+  return [h('strong', {}, 'Not enough credits'),
+    `${what} and your balance is ${num(balance)}: the server will refuse ${jobs > 1 ? 'them' : 'it'} unless credits are added. `
+    + 'Ask the server’s operator for more (an account cannot add its own).'];
+}
+
+async function buildForm(model, {query, models, earlier, earlierJob, balance = null}) {
   const spec = FORMS[model];
   const inputs = {};
   const setters = {};  // key -> fills the field with a value from an earlier job's request ("Run again")
@@ -300,6 +312,16 @@ async function buildForm(model, {query, models, earlier, earlierJob}) {
   const numbers = [];
   const cost = models.find((m) => m.id === model)?.cost_credits;
   const submit = h('button', {class: 'btn primary', type: 'submit', id: 'submit-job'}, `Submit · ${cost ?? '?'} credits`);
+  const short = h('div', {class: 'notice warn', id: 'balance-short', role: 'status', hidden: true, style: {marginTop: '20px'}});
+  /** The balance notice for `jobs` jobs, the Submit button described by it while it shows. */
+  function sayBalance(jobs) {
+    const words = jobs ? balanceShortWords(balance, cost === undefined ? undefined : cost * jobs, jobs) : null;
+    short.hidden = !words;
+    replace(short, words ? h('div', {}, words) : null);
+    if (words) submit.setAttribute('aria-describedby', short.id);
+    else submit.removeAttribute('aria-describedby');
+  }
+  sayBalance(1);
   let sequenceBox = null; // the sequence textarea, whose FASTA records may be several jobs
   const recordCount = h('div', {class: 'help', id: 'sequence-count', 'aria-live': 'polite', hidden: true});
   for (const [key, label, kind, opt] of spec.fields) {
@@ -415,6 +437,7 @@ async function buildForm(model, {query, models, earlier, earlierJob}) {
       : `${num(records)} FASTA records: ${num(records)} jobs, each named by its FASTA id.`)
       : over ? `${num(records)} SMILES lines: the form submits at most ${MAX_RECORDS} at once (phonos dock --ligands FILE.smi takes any number).`
         : `${num(records)} SMILES lines: ${num(records)} jobs, each named by the name after its SMILES (ligand1, ligand2… where none is given).`;
+    sayBalance(over ? 0 : records);
     submit.textContent = over ? `Too many ${sequenceBox ? 'records' : 'ligands'}: at most ${MAX_RECORDS}`
       : many ? `Submit ${num(records)} jobs · ${cost === undefined ? '?' : num(cost * records)} credits`
         : `Submit · ${cost ?? '?'} credits`;
@@ -435,6 +458,7 @@ async function buildForm(model, {query, models, earlier, earlierJob}) {
     } else {
       replace(formError, h('div', {}, h('strong', {}, err.error || 'Could not submit'), withCode(err.message)));
       formError.hidden = false;
+      if (err.status === 402) short.hidden = true; // the server's refusal says it now, with the balance it read
     }
   }
 
@@ -542,6 +566,7 @@ async function buildForm(model, {query, models, earlier, earlierJob}) {
   }}},
   h('div', {class: 'fields'}, rows, numbers.length ? h('div', {class: 'field-row'}, numbers) : null),
   formError,
+  short,
   h('div', {class: 'row', style: {marginTop: '20px'}}, submit, h('span', {class: 'muted small'}, 'Credits are taken when the job is accepted and refunded if it cannot run.')));
   // The job's own id is the ?from= one (its request carries none, so that it posts back as it is).
   const earlierId = earlier ? query.get('from').toLowerCase() : '';
@@ -552,7 +577,11 @@ async function buildForm(model, {query, models, earlier, earlierJob}) {
 }
 
 export async function render(main, {query}) {
-  const models = (await api.get('/v1/models')).models.filter((m) => FORMS[m.id]);
+  // The balance, as the sidebar reads it: a job it does not cover is said before Submit (buildForm's notice). Not
+  // known (the request failed): no notice, the API still says it on Submit.
+  const [{models: served}, balance] = await Promise.all([api.get('/v1/models'),
+    api.get('/v1/account').then((account) => account.credits.balance, () => null)]);
+  const models = served.filter((m) => FORMS[m.id]);
   let current = models.some((m) => m.id === query.get('model')) ? query.get('model') : (models[0]?.id || 'esmfold');
   // ?from=JOB_ID ("Run again" on a job's page): the form starts from that job's request.
   let earlier = null;
@@ -597,7 +626,8 @@ export async function render(main, {query}) {
     if (onTabs && tabs.isConnected) selectedTab().focus();
     const asked = ++shown;
     const again = earlier && earlier.model === model;
-    const form = await buildForm(model, {query, models, earlier: again ? earlier : null, earlierJob: again ? earlierJob : null});
+    const form = await buildForm(model, {query, models, earlier: again ? earlier : null, earlierJob: again ? earlierJob : null,
+      balance});
     // DiffDock's form waits for the account's structures (its receptor list): a tab chosen meanwhile was drawn first,
     // and this slower form then replaced it, the person's typing with it, under the other tab's name.
     if (asked !== shown) return;

@@ -126,10 +126,28 @@ function failingLine(hook) {
         h('time', {datetime: since, title: dateTime(since)}, dateTime(since)), ` (${ago(since)})`)));
 }
 
-/** The newest job-event delivery's outcome (the API's `last_delivery`; test events are in "Last test"): its status
- * as the log's pill, the receiver's answer, and when; "No job event sent yet" before the first. A line under the URL
- * as the failing mark is, not a column of its own: a sixth column pushed the row's buttons out of its card beside
- * the sidebar at 1024 px. */
+/** When a pending delivery's next attempt is due (the log's `next_attempt_at`), in words: "in ~40 s", "in 5 minutes";
+ * "due now" once the time has come (the sender picks it up within a moment). */
+function nextTryText(iso) {
+  const seconds = (Date.parse(iso) - Date.now()) / 1000;
+  if (!(seconds > 0)) return 'due now';
+  return seconds < 60 ? `in ~${Math.ceil(seconds)} s` : ago(iso);
+}
+
+/** The pill's word for a delivery's state: a pending one that has had an attempt is being retried ("pending" beside
+ * the failure's words read as if nothing had been tried), one with none is queued. */
+function stateWord(last) {
+  if (last.status !== 'pending') return last.status;
+  return last.status_code || last.error ? 'retrying' : 'queued';
+}
+
+/** The newest job-event delivery's outcome (the API's `last_delivery`; test events are in "Last test"): its state
+ * as the log's pill ("retrying" while a failed one waits for its next attempt), the receiver's answer, when, and
+ * for a retry when the next attempt is due (the delivery log's `next_attempt_at`: the listing does not carry it);
+ * "No job event sent yet" before the first. Parts apart with " · ", and a colon after the pill for a screen reader: the
+ * state, the failure's words and the time ran together ("Pending the receiver could not be reached … just now"). A
+ * line under the URL as the failing mark is, not a column of its own: a sixth column pushed the row's buttons out of
+ * its card beside the sidebar at 1024 px. */
 function lastDeliveryLine(hook) {
   const last = hook.last_delivery;
   const line = h('div', {class: 'access-line last-delivery small', 'data-field': 'last-delivery',
@@ -139,12 +157,31 @@ function lastDeliveryLine(hook) {
     return line;
   }
   const said = last.status_code ? `HTTP ${last.status_code}` : (last.error || 'not sent yet');
+  const state = stateWord(last);
   line.dataset.status = last.status;
   line.append(h('span', {class: 'muted'}, 'Last delivery '),
-    h('span', {class: ['pill', PILL[last.status] || 'pending'], 'data-status': last.status}, last.status), ' ',
-    h('span', {title: last.error || ''}, said), ' ',
+    h('span', {class: ['pill', PILL[last.status] || 'pending'], 'data-status': last.status, 'data-state': state}, state),
+    h('span', {class: 'sr-only'}, ':'), ' ',
+    h('span', {'data-field': 'answer', title: last.error || ''}, said), h('span', {class: 'muted'}, ' · '),
     h('time', {class: 'muted', datetime: last.at, title: dateTime(last.at)}, ago(last.at)));
+  if (state === 'retrying') nextTry(hook, line);
   return line;
+}
+
+/** A retried last delivery's next attempt, from the delivery log (the newest pending ones: it is among them while it
+ * waits), appended to its line; nothing when the log has it no longer pending (delivered or given up meanwhile). */
+async function nextTry(hook, line) {
+  let delivery;
+  try {
+    const {deliveries} = await api.get(`/v1/webhooks/${encodeURIComponent(hook.webhook_id)}/deliveries`,
+      {status: 'pending', limit: 10});
+    delivery = deliveries.find((d) => d.delivery_id === hook.last_delivery.delivery_id);
+  } catch {
+    return; // the line keeps what the listing said
+  }
+  if (!delivery?.next_attempt_at || !line.isConnected) return;
+  line.append(h('span', {class: 'muted'}, ' · '), h('span', {'data-field': 'next-try', title: dateTime(delivery.next_attempt_at)},
+    `next try ${nextTryText(delivery.next_attempt_at)}`));
 }
 
 /** How a receiver checks a delivery: by its `v2=`, which signs the delivery id too (a captured delivery sent again
