@@ -119,6 +119,26 @@ def test_no_receptor_is_chosen_for_the_person(browser: Browser, service: InProce
     page.close()
 
 
+def test_a_new_account_with_nothing_uploaded_is_told_to_upload_or_fold_first(browser: Browser,
+                                                                             service: InProcessService) -> None:
+    """No fold yet, so the upload is the choice made for the person; with nothing uploaded the form sent the job and
+    showed the API's refusal, about setting "Receptor" to PDB text or a job_id: neither is on this form."""
+    neo = make_user(service, "neo")  # type: ignore[arg-type]
+    sent: list[str] = []
+    page = signed_in(browser, service, neo)  # type: ignore[arg-type]
+    page.on("request", lambda r: sent.append(r.url) if r.method == "POST" else None)
+    page.goto(f"{service.base_url}/submit?model=diffdock")
+    expect(page.locator("#receptor-from-file")).to_be_checked()
+    page.click("#use-example")
+    page.click("#submit-job")
+    expect(page.locator("#error-protein_pdb")).to_contain_text(
+        "Upload the receptor’s PDB file, or fold the protein first (New job, ESMFold) and dock into its structure.")
+    expect(page.locator("#f-protein_pdb-file")).to_be_focused()
+    assert not [url for url in sent if "/v1/" in url]  # nothing was sent
+    shot(page, "dd-form-nothing-uploaded")
+    page.context.close()
+
+
 def test_several_smiles_lines_are_one_job_each(browser: Browser, service: InProcessService) -> None:
     """The box took one SMILES: two lines pasted from a .smi file were folded into one and refused as a SMILES
     "followed by more text". Each line is a job now (POST /v1/batch, as FASTA records are), named by the name after

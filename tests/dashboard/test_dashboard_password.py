@@ -181,13 +181,16 @@ def test_the_activity_names_a_revoked_key_and_the_job_count_says_what_it_counts(
     key_id = made["key"]["key_id"]
     assert requests.patch(f"{service.base_url}/v1/keys/{key_id}", json={"rate_limit": 20}, headers=headers,
                           timeout=30).ok
+    # A rename says to what (a lab admin read only "changed: name"), and then the key goes by its new name
+    assert requests.patch(f"{service.base_url}/v1/keys/{key_id}", json={"name": "lab robot 2", "rate_limit": 30},
+                          headers=headers, timeout=30).ok
     assert requests.post(f"{service.base_url}/v1/keys/{key_id}/revoke", json={}, headers=headers, timeout=30).ok
     page = sign_in(browser, service, rob)  # type: ignore[arg-type]
     page.goto(f"{service.base_url}/account")
     expect(page.locator('#activity-body tr[data-action="api_key.revoked"] td').nth(1)).to_have_text(
-        "API key “lab robot” revoked")
-    expect(page.locator('#activity-body tr[data-action="api_key.updated"] td').nth(1)).to_have_text(
-        "API key “lab robot” changed: rate limit")
+        "API key “lab robot 2” revoked")
+    expect(page.locator('#activity-body tr[data-action="api_key.updated"] td:nth-child(2)')).to_have_text([
+        "API key “lab robot” renamed to “lab robot 2”; changed: rate limit", "API key “lab robot” changed: rate limit"])
     expect(page.locator("#jobs-total .note")).to_have_text("in your account now")
     page.context.close()
 

@@ -134,8 +134,12 @@ function activityWhat(entry) {
     // Named as when it was made (entries written before the name was recorded: by id).
     case 'api_key.revoked': return `API key${d.name ? ` “${d.name}”` : key} revoked`;
     case 'api_key.updated': {
-      const changed = (d.changed || []).map((f) => f.replace('_', ' '));
-      return `API key${d.name ? ` “${d.name}”` : key} changed${changed.length ? `: ${changed.join(', ')}` : ''}`;
+      // A rename says to what (`new_name`, since it was recorded; null: the name cleared); the other fields by name.
+      const renamed = 'new_name' in d;
+      const changed = (d.changed || []).filter((f) => !(renamed && f === 'name')).map((f) => f.replace('_', ' '));
+      const parts = [...(renamed ? [d.new_name ? `renamed to “${d.new_name}”` : 'name cleared'] : []),
+        ...(changed.length ? [`changed: ${changed.join(', ')}`] : [])];
+      return `API key${d.name ? ` “${d.name}”` : key} ${parts.join('; ') || 'changed'}`;
     }
     case 'session.signed_in': return 'Signed in to the dashboard';
     case 'session.sign_in_failed': return 'Sign-in refused: wrong password';

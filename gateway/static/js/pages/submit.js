@@ -208,6 +208,13 @@ async function buildForm(model, {query, models, earlier, earlierJob, balance = n
       if (!fromFile.checked) throw new FormError('No receptor chosen', 'Choose the receptor: a structure from an earlier job, or a PDB file to upload.', key);
       const text = await fileText[key];
       const file = upload.files[0];
+      // Nothing uploaded (a new account's first visit, where the upload is the choice made for it): the API's
+      // refusal spoke of setting "Receptor" to PDB text or a job_id, neither of which this form has.
+      if (text === undefined && !file) {
+        throw new FormError('No receptor chosen', jobs.length
+          ? 'Upload the receptor’s PDB file, or choose a structure from an earlier job.'
+          : 'Upload the receptor’s PDB file, or fold the protein first (New job, ESMFold) and dock into its structure.', key);
+      }
       // A file with no atom records (a text file, a ligand's SDF, an mmCIF) is said by its name here: the API's
       // refusal speaks to API callers ("PDB file content or the job_id of a completed job; file paths and URLs
       // are not accepted"), which read as nonsense beside a file the person had just chosen.
