@@ -459,7 +459,7 @@ def test_watching_a_deleted_job_with_others_still_downloads_the_others(service: 
     assert (tmp_path / "out" / "kept.pdb").read_bytes() == kept_pdb
     assert f"phonos: no job {deleted.job_id} (deleted, or not yours): following the other 1" in err
     rows = [line.split("\t") for line in out.splitlines()]
-    assert [row[:3] for row in rows] == [["kept", kept.job_id, "completed"], [deleted.job_id, deleted.job_id, "not found"]]
+    assert [row[:3] for row in rows] == [["kept", kept.job_id, "completed"], ["-", deleted.job_id, "not found"]]
     # Every id gone: the server's refusal, as for one id, and nothing made
     code, out, err = phonos("jobs", "watch", deleted.job_id, deleted.job_id, "--out", "none")
     assert code == 4 and "not found" in err and not list((tmp_path / "none").iterdir())

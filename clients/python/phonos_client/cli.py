@@ -673,11 +673,12 @@ async def run_jobs_watch(args: argparse.Namespace, client: AsyncClient, session:
         except errors.NotFoundError as exc:
             if len(args.job_ids) == 1:
                 raise  # the one job asked for: its 404 is the command's answer
-            gone.append(Outcome(visible(job_id), job_id, "not found", error=exc.message))
+            gone.append(Outcome("-", job_id, "not found", error=exc.message))  # its name went with it
     if not jobs:  # none of them: the first one's refusal, as for one id
         await client.get_job(args.job_ids[0])
     if gone:  # the others are followed (and downloaded) all the same; the exit status says some were not found
-        complain(f"phonos: no job {', '.join(o.name for o in gone)} (deleted, or not yours): following the "
+        missing = ", ".join(visible(o.job_id or "") for o in gone)
+        complain(f"phonos: no job {missing} (deleted, or not yours): following the "
                  f"other {len(jobs)}")
     session.job_ids.extend(job.job_id for job in jobs)
     # Job names are any text a client gave them: as file names they are made safe and unique.
