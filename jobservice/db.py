@@ -591,10 +591,11 @@ def _writable(conn: sqlite3.Connection) -> Iterator[None]:
 
 
 def _refuse_a_newer_schema(path: Path) -> None:
-    """SchemaTooNew for a database a newer phonos wrote, read without changing the file: the writer's connection
-    switches it to write-ahead logging (the header, a -wal and a -shm beside it) before _migrate's check, and a
-    backup copied aside for a test of the upgrade was then refused by `phonos backup` as served from, though
-    nothing had run there."""
+    """SchemaTooNew for a database a newer phonos wrote, read without changing a backup's file: the writer's
+    connection switches it to write-ahead logging (the header, a -wal and a -shm beside it) before _migrate's check,
+    and a backup copied aside for a test of the upgrade was then refused by `phonos backup` as served from, though
+    nothing had run there. (A file already in write-ahead-log mode, one a job service has served from, may gain an
+    empty -wal and -shm here: SQLite's read-only connection to such a file makes them.)"""
     if not path.is_file():
         return
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)

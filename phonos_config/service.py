@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -245,6 +246,7 @@ class ServiceSettings:
         if self.log_format not in LOG_FORMATS:
             raise ValueError(f"PHONOS_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}")
         check_database_url(self.database_url)
+        check_database_password(self.database_url, current_env().get("PGPASSWORD", ""))
         for entry in self.webhook_allowed_networks:
             try:
                 ipaddress.ip_network(entry, strict=False)
@@ -300,25 +302,55 @@ def check_database_url(url: str) -> None:
         port = host.rpartition("]")[2] if host.startswith("[") else host  # an IPv6 literal's colons are no port
         _, colon, number = port.rpartition(":")
         if colon and number and not _is_port(number):  # "host:" is the default port
-            raise ValueError(f"PHONOS_DATABASE_URL's port must be a number from 1 to 65535, got {number!r}")
+            raise ValueError(f"PHONOS_DATABASE_URL's port must be a number from 1 to 65535{_quoted_if_plain(number)}")
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
         if name == "sslmode" and value not in SSL_MODES:
-            raise ValueError(f"PHONOS_DATABASE_URL's sslmode must be one of {', '.join(SSL_MODES)}, got {value!r}")
+            raise ValueError(f"PHONOS_DATABASE_URL's sslmode must be one of {', '.join(SSL_MODES)}"
+                             f"{_quoted_if_plain(value)}")
         if name == "port" and not all(_is_port(p) for p in value.split(",")):
-            raise ValueError(f"PHONOS_DATABASE_URL's port must be a number from 1 to 65535, got {value!r}")
+            raise ValueError(f"PHONOS_DATABASE_URL's port must be a number from 1 to 65535{_quoted_if_plain(value)}")
+
+
+# deploy/kubernetes/postgres.yaml's placeholder begins so: refused, as PHONOS_TRITON_API_SECRET's is.
+DATABASE_PASSWORD_PLACEHOLDER = "change-me"
+
+
+def check_database_password(url: str, pgpassword: str) -> None:
+    """The example manifest's placeholder database password (in the URL or PGPASSWORD, where the manifests put it),
+    applied as it is: anyone who read the manifest could then read every account, key hash and balance from any pod
+    in the cluster. A ValueError that quotes nothing."""
+    if not url:
+        return
+    password = urlsplit(url).password or pgpassword
+    if password.lower().startswith(DATABASE_PASSWORD_PLACEHOLDER):
+        raise ValueError("the database password is the example manifest's placeholder (change-me...): anyone who read "
+                         "the manifest could read the database; set a password of your own (e.g. openssl rand -hex "
+                         "24) in Secret phonos-db (deploy/kubernetes/postgres.yaml) before PostgreSQL first starts")
+
+
+def _quoted_if_plain(value: str) -> str:
+    """`, got '...'` for a value that can only be a mistyped port or mode (digits, commas, a word); nothing for any
+    other text, which may be a piece of a password a URL was cut at (`Tr0ub4dor` of `pw?x=1@host`)."""
+    return f", got {value!r}" if re.fullmatch(r"[0-9,]{1,24}|[a-z-]{1,16}", value) else ""
 
 
 def _authority_cut_short(parts: SplitResult) -> bool:
-    """Whether the user-and-password part ended early at a / ? or # in the password: no @ in the authority, and
-    one in the path, the fragment, or a query parameter's name (`?not@host:5432/db` from the password `why?not`).
-    An @ in a query parameter's value is the URL's own (`?user=phonos@server`, `sslcert=/home/me@corp/c.pem`,
-    `application_name=ops@lab` with the user and host given there): it was refused, naming a password the URL
-    did not have."""
-    if "@" in parts.netloc:
-        return False
+    """Whether the user-and-password part ended early at a / ? or # in the password, or went on past an @ in it:
+    - an @ in the path or the fragment (`/cd@host/db` from the password `ab/cd`; `p@ss/word@host`, whose authority
+      ended at `p@ss`, read `ss` as the host and logged it);
+    - no @ in the authority, and one in a query parameter's name (`?not@host:5432/db` from `why?not`), or anywhere
+      after it while the authority's "port" is no number (`phonos:Tr0ub4dor` of `Tr0ub4dor?x=1@host`).
+    An @ in a query parameter's value is the URL's own otherwise (`?user=phonos@server`,
+    `sslcert=/home/me@corp/c.pem`, `application_name=ops@lab` with the user and host given there): it was refused,
+    naming a password the URL did not have."""
     if "@" in parts.path or "@" in parts.fragment:
         return True
-    return any("@" in name for name, _ in parse_qsl(parts.query, keep_blank_values=True))
+    if "@" in parts.netloc:
+        return False
+    if any("@" in name for name, _ in parse_qsl(parts.query, keep_blank_values=True)):
+        return True
+    _, colon, port = parts.netloc.rpartition(":")
+    return "@" in parts.query and bool(colon) and not port.isdigit()
 
 
 def _is_port(text: str) -> bool:

@@ -103,7 +103,10 @@ def test_a_database_url_with_a_port_that_is_no_number_is_one_line_and_creates_no
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("password", ["ab/cd+ef=", "a#b", "p@ss", "why?not"])
+@pytest.mark.parametrize("password", ["ab/cd+ef=", "a#b", "p@ss", "why?not",
+                                      # a security review's: the start quoted as the port, or the end read as the host
+                                      "Tr0ub4dor?x=1", "S3cretPart?k=v&z=9", "ab/cd?e=f", "p@ssw0rdTail/xyz",
+                                      "pw?sslmode=TAIL"])
 def test_a_password_with_a_character_the_url_reserves_is_said_without_quoting_it(
         operator_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], password: str) -> None:
     """Was: "port must be a number ..., got 'ab'" (the password's start) for `openssl rand -base64`'s passwords, or
@@ -114,6 +117,22 @@ def test_a_password_with_a_character_the_url_reserves_is_said_without_quoting_it
     assert err.startswith("error: PHONOS_DATABASE_URL's user name or password holds a character a URL reserves")
     assert "percent-encode" in err and "%40" in err
     assert not any(piece in err for piece in (password, password[:2], password[-3:])), err
+    assert not (tmp_path / "var").exists()
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("url", "pgpassword"), [
+    ("postgresql://phonos@postgres:5432/phonos", "change-me"),  # deploy/kubernetes/postgres.yaml applied as it is
+    ("postgresql://phonos:change-me@postgres:5432/phonos", ""),
+])
+def test_the_manifests_placeholder_database_password_is_refused(operator_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str], url: str,
+                                                                pgpassword: str) -> None:
+    """As the Triton secret's placeholder is: the manifests' password, which anyone can read in the repository."""
+    operator_env.setenv("PHONOS_DATABASE_URL", url)
+    operator_env.setenv("PGPASSWORD", pgpassword)
+    assert cli.main(["accounts", "list", "--data-dir", str(tmp_path / "var")]) == 2
+    assert capsys.readouterr().err.startswith("error: the database password is the example manifest's placeholder")
     assert not (tmp_path / "var").exists()
 
 
