@@ -442,16 +442,18 @@ def test_a_missing_receptor_file_is_marked_on_the_upload_not_on_the_unused_job_l
         cleo_page: Page, service: ServiceProcess, cleo_job: dict[str, Any]) -> None:
     page = cleo_page
     page.goto(f"{service.base_url}/submit?model=diffdock")
+    posted: list[str] = []
+    page.on("request", lambda r: posted.append(r.url) if r.method == "POST" and "/v1/predict" in r.url else None)
     page.check("#receptor-from-file")  # she means to upload a PDB, then forgets to choose the file
     page.fill("#f-ligand_smiles", "CCO")
     page.click("#submit-job")
-    expect(page.locator("#error-protein_pdb")).to_contain_text("needs a receptor")
+    # Said by the form, before any request (the API's "set "Receptor" to PDB text or a job_id" spoke of neither)
+    expect(page.locator("#error-protein_pdb")).to_have_text(
+        "Upload the receptor’s PDB file, or choose a structure from an earlier job.")
     expect(page.locator("#f-protein_pdb-file")).to_have_class(re.compile("invalid"))
     expect(page.locator("#f-protein_pdb-job")).not_to_have_class(re.compile("invalid"))
     # A file that is no PDB is said by its name, before any request: the API's words ("file paths and URLs are not
     # accepted") spoke to API callers, not to someone who had just chosen a file.
-    posted: list[str] = []
-    page.on("request", lambda r: posted.append(r.url) if r.method == "POST" and "/v1/predict" in r.url else None)
     page.set_input_files("#f-protein_pdb-file", files=[{"name": "notes.txt", "mimeType": "text/plain",
                                                           "buffer": b"not a structure\n"}])
     page.click("#submit-job")
