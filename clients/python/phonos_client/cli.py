@@ -1009,7 +1009,7 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         cancelled = answered_once(args, lambda key: client.cancel_job(args.job_id, idempotency_key=key))
         # A bare "(0 credits refunded)" for a running job read as a fault: the rule is said instead.
         refund = (f"({cancelled.credits_refunded} credits refunded)" if cancelled.credits_refunded else
-                  "(not refunded: it had started running, and a started job is charged)")
+                  "(not refunded: it had started running)")
         done = f"{cancelled.job_id} cancelled"
         emit(args, cancelled.raw, said_to_fit(f"{done} {refund}", (done, refund)))
     elif command == "jobs rerun":
