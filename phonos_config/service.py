@@ -349,7 +349,8 @@ def _authority_cut_short(parts: SplitResult) -> bool:
         return False
     if any("@" in name for name, _ in parse_qsl(parts.query, keep_blank_values=True)):
         return True
-    _, colon, port = parts.netloc.rpartition(":")
+    last_host = parts.netloc.rpartition(",")[2]  # libpq's host1:5432,host2:5433 list
+    _, colon, port = last_host.rpartition("]")[2].rpartition(":")  # an IPv6 literal's colons are no port
     return "@" in parts.query and bool(colon) and not port.isdigit()
 
 

@@ -149,6 +149,8 @@ def test_a_percent_encoded_password_passes_the_check() -> None:
     "postgresql:///phonos?host=/run/pg&port=5432&user=phonos&application_name=ops@lab",
     "postgresql://db1:5432/phonos?sslcert=/home/me@corp/c.pem&sslmode=verify-full",
     "postgresql:///phonos?host=/run/pg&user=phonos@server",
+    "postgresql://[::1]/phonos?user=phonos@server",  # an IPv6 literal's colons are no port
+    "postgresql://db1:5432,db2:5433/phonos?application_name=ops@lab",
 ])
 def test_an_at_sign_in_a_query_parameters_value_is_the_urls_own(url: str) -> None:
     """Refused after an upgrade as a password holding a reserved character, in URLs without a password (c1067969
