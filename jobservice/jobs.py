@@ -286,11 +286,12 @@ class JobStore:
             available = int(current["credits"]) if current else 0
             total = sum(j.cost for j in jobs)
             # "Submit fewer jobs" is advice for a batch only: for one job it read as nonsense.
-            what, fewer = ("This job", "") if len(jobs) == 1 else (f"These {len(jobs)} jobs", "Submit fewer jobs, or ")
-            ask = "ask" if fewer else "Ask"
+            one = len(jobs) == 1
+            subject = "This job costs" if one else f"These {len(jobs)} jobs cost"
+            way_out = "Ask" if one else "Submit fewer jobs, or ask"
             raise InsufficientCredits(
-                f"{what} cost{'s' if len(jobs) == 1 else ''} {total} credits but the balance is {available}. "
-                f"{fewer}{ask} the server's operator for more credits (an account cannot add its own)."
+                f"{subject} {total} credits but the balance is {available}. {way_out} the server's operator for more "
+                "credits (an account cannot add its own)."
             ) from None
         for job in jobs:
             metrics.job_submitted(job.model, job.cost)

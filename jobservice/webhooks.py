@@ -538,9 +538,8 @@ async def post_event_answer(
         host = egress.request_host(url)
     except ValueError:
         return ReceiverAnswer(0, "refused address")
-    refused = loopback_refusal(host, allow_loopback)
     if egress.literal_refused(host, allow_loopback=allow_loopback, networks=networks):
-        return ReceiverAnswer(0, refused)
+        return ReceiverAnswer(0, loopback_refusal(host, allow_loopback))
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "phonos-webhooks/1",
@@ -562,9 +561,10 @@ async def post_event_answer(
                      if response.status in (429, 503) else None)
             return ReceiverAnswer(response.status, None, later)
     except egress.RefusedAddress:
-        return ReceiverAnswer(0, refused)
+        return ReceiverAnswer(0, loopback_refusal(host, allow_loopback))
     except aiohttp.ClientConnectorDNSError as exc:
-        return ReceiverAnswer(0, refused if isinstance(exc.os_error, egress.RefusedAddress) else "unresolvable host")
+        return ReceiverAnswer(0, loopback_refusal(host, allow_loopback) if isinstance(exc.os_error, egress.RefusedAddress)
+                              else "unresolvable host")
     except TimeoutError:
         return ReceiverAnswer(0, "timeout")
     except (aiohttp.ClientError, OSError, ValueError) as exc:  # ValueError: a URL yarl refuses

@@ -13,7 +13,7 @@ from urllib.parse import SplitResult, parse_qsl, urlsplit
 from phonos_config.edge import EdgeSettings, host_names
 from phonos_config.env import current_env, read_settings
 from phonos_config.fleet import check_triton_url, parse_endpoints
-from phonos_config.triton_access import check_api_secret
+from phonos_config.triton_access import PLACEHOLDER_PREFIX, check_api_secret
 
 # PHONOS_TRACING_EXPORTER's values (jobservice/tracing.py installs them).
 TRACING_EXPORTERS = ("none", "otlp", "console")
@@ -299,8 +299,7 @@ def check_database_url(url: str) -> None:
                          "choose a password of letters and digits (openssl rand -hex 24)")
     hosts = parts.netloc.rpartition("@")[2]  # libpq's host1:5432,host2:5433 list
     for host in filter(None, hosts.split(",")):
-        port = host.rpartition("]")[2] if host.startswith("[") else host  # an IPv6 literal's colons are no port
-        _, colon, number = port.rpartition(":")
+        colon, number = _port_text(host)
         if colon and number and not _is_port(number):  # "host:" is the default port
             raise ValueError(f"PHONOS_DATABASE_URL's port must be a number from 1 to 65535{_quoted_if_plain(number)}")
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
@@ -311,10 +310,6 @@ def check_database_url(url: str) -> None:
             raise ValueError(f"PHONOS_DATABASE_URL's port must be a number from 1 to 65535{_quoted_if_plain(value)}")
 
 
-# deploy/kubernetes/postgres.yaml's placeholder begins so: refused, as PHONOS_TRITON_API_SECRET's is.
-DATABASE_PASSWORD_PLACEHOLDER = "change-me"
-
-
 def check_database_password(url: str, pgpassword: str) -> None:
     """The example manifest's placeholder database password (in the URL or PGPASSWORD, where the manifests put it),
     applied as it is: anyone who read the manifest could then read every account, key hash and balance from any pod
@@ -322,7 +317,7 @@ def check_database_password(url: str, pgpassword: str) -> None:
     if not url:
         return
     password = urlsplit(url).password or pgpassword
-    if password.lower().startswith(DATABASE_PASSWORD_PLACEHOLDER):
+    if password.lower().startswith(PLACEHOLDER_PREFIX):  # deploy/kubernetes/postgres.yaml's, as the Triton secret's
         raise ValueError("the database password is the example manifest's placeholder (change-me...): anyone who read "
                          "the manifest could read the database; set a password of your own (e.g. openssl rand -hex "
                          "24) in Secret phonos-db (deploy/kubernetes/postgres.yaml) before PostgreSQL first starts")
@@ -349,9 +344,14 @@ def _authority_cut_short(parts: SplitResult) -> bool:
         return False
     if any("@" in name for name, _ in parse_qsl(parts.query, keep_blank_values=True)):
         return True
-    last_host = parts.netloc.rpartition(",")[2]  # libpq's host1:5432,host2:5433 list
-    _, colon, port = last_host.rpartition("]")[2].rpartition(":")  # an IPv6 literal's colons are no port
-    return "@" in parts.query and bool(colon) and not port.isdigit()
+    colon, port = _port_text(parts.netloc.rpartition(",")[2])  # libpq's host1:5432,host2:5433 list: the last
+    return "@" in parts.query and colon and not port.isdigit()
+
+
+def _port_text(host: str) -> tuple[bool, str]:
+    """Whether `host` (`name:5432`, `[::1]:5432`) names a port, and its text: an IPv6 literal's colons are no port."""
+    _, colon, port = (host.rpartition("]")[2] if host.startswith("[") else host).rpartition(":")
+    return bool(colon), port
 
 
 def _is_port(text: str) -> bool:

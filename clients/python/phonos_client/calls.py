@@ -124,8 +124,8 @@ def _call(rpc: str, read: Callable[[Any], T], *, idempotency_key: str | None = N
 def _key(given: str | None) -> str:
     """The caller's key, or a fresh one: the same one goes with every retry of this call. A key an HTTP header
     cannot carry is a ValueError saying so (was a bare UnicodeEncodeError as the request was built)."""
-    if given and not all(c.isascii() and c.isprintable() for c in given):
-        odd = next(c for c in given if not (c.isascii() and c.isprintable()))
+    odd = next((c for c in given or "" if not (c.isascii() and c.isprintable())), None)
+    if odd is not None:
         raise ValueError(f"idempotency_key must be printable ASCII (it goes in the Idempotency-Key header); it holds "
                          f"U+{ord(odd):04X}")
     return given or str(uuid.uuid4())

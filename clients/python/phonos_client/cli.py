@@ -667,15 +667,15 @@ async def run_jobs_watch(args: argparse.Namespace, client: AsyncClient, session:
         return EXIT["ok"]
     jobs: list[Job] = []
     gone: list[Outcome] = []  # ids the server knows no job by (deleted, mistyped, another account's)
+    first_refusal: errors.NotFoundError | None = None
     for job_id in dict.fromkeys(args.job_ids):  # an id given twice is one job, followed once
         try:
             jobs.append(await client.get_job(job_id))
         except errors.NotFoundError as exc:
-            if len(args.job_ids) == 1:
-                raise  # the one job asked for: its 404 is the command's answer
+            first_refusal = first_refusal or exc
             gone.append(Outcome("-", job_id, "not found", error=exc.message))  # its name went with it
-    if not jobs:  # none of them: the first one's refusal, as for one id
-        await client.get_job(args.job_ids[0])
+    if first_refusal is not None and not jobs:  # none of them (or the one asked for): its 404 is the answer
+        raise first_refusal
     if gone:  # the others are followed (and downloaded) all the same; the exit status says some were not found
         missing = ", ".join(visible(o.job_id or "") for o in gone)
         complain(f"phonos: no job {missing} (deleted, or not yours): following the "
